@@ -1,0 +1,174 @@
+"""The `newsbot` command. Heavy libraries load inside commands, so `newsbot --help` is instant."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import sys
+from typing import TYPE_CHECKING, Any
+
+import click
+
+if TYPE_CHECKING:
+    from retrieval import NewsDesk
+
+MAX_QUESTION_CHARS = 10_000
+
+
+def _date(ctx: click.Context, param: click.Parameter, value: str | None) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date like 2025-04-11") from None
+
+
+def _desk(ctx: click.Context) -> "NewsDesk":
+    from retrieval import NewsDesk, Settings
+
+    settings = Settings.from_env(home=ctx.obj.get("home"))
+    return NewsDesk(settings)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--home", type=click.Path(file_okay=False), help="Data directory (default: $NEWSBOT_HOME or the user data dir).")
+@click.option("-v", "--verbose", count=True, help="More logging (-v info, -vv debug).")
+@click.version_option(package_name="newsbot")
+@click.pass_context
+def cli(ctx: click.Context, home: str | None, verbose: int) -> None:
+    """Ask the news questions; get short answers with numbered sources."""
+    level = [logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)]
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    for noisy in ("chromadb", "httpx", "sentence_transformers", "urllib3", "trafilatura", "htmldate"):
+        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+    ctx.ensure_object(dict)
+    ctx.obj["home"] = home
+
+
+def run_guarded(fn: Any) -> Any:
+    """Engine errors become one clear line on stderr, not a traceback."""
+    from retrieval import NewsbotError
+
+    try:
+        return fn()
+    except NewsbotError as e:
+        raise click.ClickException(str(e)) from e
+
+
+@cli.command()
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.option("--progress/--no-progress", default=None, help="Progress bar (default: when stderr is a terminal).")
+@click.pass_context
+def ingest(ctx: click.Context, inputs: tuple[str, ...], as_json: bool, progress: bool | None) -> None:
+    """Ingest files, folders (recursively), RSS/Atom feeds and URLs."""
+    from tqdm import tqdm
+
+    desk = _desk(ctx)
+    show = sys.stderr.isatty() if progress is None else progress
+    bar = tqdm(unit=" articles", disable=not show, file=sys.stderr, dynamic_ncols=True)
+
+    def on_progress(articles: int, chunks: int) -> None:
+        bar.update(articles - bar.n)
+        bar.set_postfix(chunks=chunks, refresh=False)
+
+    report = run_guarded(lambda: desk.ingest(inputs, progress=on_progress))
+    bar.close()
+    for name, reason in report.failed:
+        click.echo(f"failed: {name}: {reason}", err=True)
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=2))
+    else:
+        click.echo(
+            f"articles: {report.new} new, {report.updated} updated, {report.unchanged} unchanged, "
+            f"{report.duplicates} duplicate, {len(report.failed)} failed; "
+            f"{report.chunks} chunks embedded in {report.seconds:.1f} s"
+        )
+    if report.failed:
+        ctx.exit(1)
+
+
+def _question(question: str) -> str:
+    question = question.strip()
+    if not question:
+        raise click.UsageError("the question is empty")
+    if len(question) > MAX_QUESTION_CHARS:
+        raise click.UsageError(f"the question is {len(question):,} characters long; ask in under {MAX_QUESTION_CHARS:,}")
+    return question
+
+
+@cli.command()
+@click.argument("question")
+@click.option("--as-of", callback=_date, help="Answer as if today were this date (YYYY-MM-DD).")
+@click.option("--since", callback=_date, help="Only articles published on or after this date.")
+@click.option("--until", callback=_date, help="Only articles published on or before this date.")
+@click.option("--source", "sources", multiple=True, help="Only this outlet (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.pass_context
+def ask(
+    ctx: click.Context,
+    question: str,
+    as_of: dt.date | None,
+    since: dt.date | None,
+    until: dt.date | None,
+    sources: tuple[str, ...],
+    as_json: bool,
+) -> None:
+    """Answer QUESTION from the ingested news, citing numbered sources."""
+    from bot.render import answer_json, answer_text
+
+    question = _question(question)
+    desk = _desk(ctx)
+    answer = run_guarded(lambda: desk.answer(question, since=since, until=until, sources=sources, as_of=as_of))
+    click.echo(answer_json(answer) if as_json else answer_text(answer))
+
+
+@cli.command()
+@click.argument("query")
+@click.option("-k", default=5, show_default=True, help="Articles to show.")
+@click.option("--as-of", callback=_date)
+@click.option("--since", callback=_date)
+@click.option("--until", callback=_date)
+@click.option("--source", "sources", multiple=True)
+@click.pass_context
+def search(
+    ctx: click.Context, query: str, k: int, as_of: dt.date | None, since: dt.date | None, until: dt.date | None, sources: tuple[str, ...]
+) -> None:
+    """Show the articles and passages hybrid search finds for QUERY."""
+    query = _question(query)
+    desk = _desk(ctx)
+    result = run_guarded(lambda: desk.search(query, k, since=since, until=until, sources=sources, as_of=as_of))
+    for i, hit in enumerate(result.articles, 1):
+        date = hit.published.isoformat() if hit.published else "undated"
+        click.echo(f"{i}. {hit.title} · {hit.source} · {date} · score {hit.score:.4f}")
+        click.echo(f"   {hit.url}")
+        best = hit.passages[0]
+        click.echo(f"   {best.text[:300]}{'…' if len(best.text) > 300 else ''}")
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def stats(ctx: click.Context, as_json: bool) -> None:
+    """What the index holds: articles, chunks, date range, outlets."""
+    desk = _desk(ctx)
+    data = run_guarded(desk.stats)
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+        return
+    click.echo(f"store:    {data['store']}")
+    click.echo(f"articles: {data['articles']:,} ({data['undated']:,} undated)")
+    click.echo(f"chunks:   {data['chunks']:,}")
+    click.echo(f"dates:    {data['earliest'] or '-'} … {data['latest'] or '-'}")
+    for source, n in list(data["sources"].items())[:20]:
+        click.echo(f"  {n:6,}  {source}")
+
+
+def main() -> None:
+    cli(obj={})
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,42 @@
+"""Publication dates as the shared data writes them (2025/04/11, ISO 8601, RFC 822, empty)."""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import time
+
+
+def parse_date(value: object) -> dt.date | None:
+    """Best-effort date of publication; None when absent or unreadable (never a guess of today)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, time.struct_time):  # feedparser's *_parsed fields
+        return dt.date(value.tm_year, value.tm_mon, value.tm_mday)
+    if isinstance(value, (int, float)):
+        return dt.datetime.fromtimestamp(value, tz=dt.timezone.utc).date()
+    from dateutil import parser
+
+    text = str(value).strip()
+    try:
+        parsed = parser.parse(text, default=dt.datetime(1900, 1, 1))
+    except (ValueError, OverflowError):
+        return None
+    if parsed.year < 1900 or parsed.year > 2100:
+        return None
+    return parsed.date()
+
+
+def to_epoch(day: dt.date) -> int:
+    """Midnight UTC of the day, as integer seconds, so Chroma's $gte/$lte filters work."""
+    return calendar.timegm(day.timetuple())
+
+
+def from_epoch(seconds: int | float | None) -> dt.date | None:
+    if seconds is None or seconds < 0:
+        return None
+    return dt.datetime.fromtimestamp(int(seconds), tz=dt.timezone.utc).date()

@@ -1,0 +1,83 @@
+"""The answer without an LLM: the retrieved sentences that best answer the question, quoted and cited."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from retrieval.chunking import split_sentences
+from retrieval.embeddings import Embedder
+from retrieval.lexical import tokenize
+from retrieval.types import ArticleHit, Citation
+
+MAX_SENTENCES = 3
+MAX_PER_ARTICLE = 2
+ARTICLES_READ = 3
+PASSAGES_READ = 2
+MIN_WORDS = 5
+OVERLAP_WEIGHT = 0.3  # a sentence that shares the question's words beats a merely similar one
+
+
+@dataclass
+class Scored:
+    hit: ArticleHit
+    sentence: str
+    score: float
+
+
+def best_sentences(question: str, hits: list[ArticleHit], embedder: Embedder) -> list[Scored]:
+    candidates: list[tuple[ArticleHit, str]] = []
+    for hit in hits[:ARTICLES_READ]:
+        for passage in hit.passages[:PASSAGES_READ]:
+            candidates.extend((hit, s) for s in split_sentences(passage.text) if len(s.split()) >= MIN_WORDS)
+    if not candidates:
+        return []
+    vectors = np.asarray(embedder.embed_batch([question] + [s for _, s in candidates]))
+    similarity = vectors[1:] @ vectors[0]
+    q_terms = set(tokenize([question])[0])
+    overlaps = [
+        len(q_terms & set(terms)) / len(q_terms) if q_terms else 0.0
+        for terms in tokenize([s for _, s in candidates])
+    ]
+    scored = [
+        Scored(hit, sentence, float(sim) + OVERLAP_WEIGHT * overlap)
+        for (hit, sentence), sim, overlap in zip(candidates, similarity, overlaps)
+    ]
+    scored.sort(key=lambda s: -s.score)
+    chosen: list[Scored] = []
+    per_article: dict[str, int] = {}
+    for s in scored:
+        if per_article.get(s.hit.article_id, 0) >= MAX_PER_ARTICLE or s.sentence in {c.sentence for c in chosen}:
+            continue
+        chosen.append(s)
+        per_article[s.hit.article_id] = per_article.get(s.hit.article_id, 0) + 1
+        if len(chosen) == MAX_SENTENCES:
+            break
+    return chosen
+
+
+def extractive_answer(question: str, hits: list[ArticleHit], embedder: Embedder) -> tuple[str, list[Citation]]:
+    """Quoted sentences, each followed by [n]; sources numbered in order of first use."""
+    chosen = best_sentences(question, hits, embedder)
+    numbers: dict[str, int] = {}
+    quotes: dict[str, list[str]] = {}
+    parts: list[str] = []
+    for s in chosen:
+        n = numbers.setdefault(s.hit.article_id, len(numbers) + 1)
+        quotes.setdefault(s.hit.article_id, []).append(s.sentence)
+        parts.append(f"“{s.sentence}” [{n}]")
+    by_id = {h.article_id: h for h in hits}
+    citations = [
+        Citation(
+            n=n,
+            article_id=aid,
+            title=by_id[aid].title,
+            source=by_id[aid].source,
+            published=by_id[aid].published,
+            url=by_id[aid].url,
+            quote=" … ".join(quotes[aid]),
+        )
+        for aid, n in numbers.items()
+    ]
+    return " ".join(parts), citations

@@ -1,0 +1,350 @@
+"""Files, folders, feeds and URLs → Articles. One reader per format; a bad input is a LoadError.
+
+`load(inputs)` yields Articles and (input, reason) failures in one stream, so a caller can go
+on with the rest of a batch and still report every input that could not be read.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from retrieval.dates import parse_date
+from retrieval.errors import LoadError
+from retrieval.ids import article_id
+from retrieval.types import Article
+
+log = logging.getLogger(__name__)
+
+Failure = tuple[str, str]
+Loaded = Article | Failure
+
+USER_AGENT = "newsbot/0.1 (+https://github.com/newsbot)"
+FETCH_TIMEOUT = 20.0
+MAX_TITLE = 120
+SEED_HEADER = re.compile(r"^\s*date\s+(\d{4}-\d{2}-\d{2})\b[ \t]*\n?")
+FEED_SNIFF = re.compile(rb"<(rss|feed|rdf:RDF)[\s>]", re.IGNORECASE)
+HTML_SNIFF = re.compile(rb"<(!doctype html|html|body|article)[\s>]", re.IGNORECASE)
+
+TEXT_SUFFIXES = {".txt", ".md", ".markdown", ".text"}
+HTML_SUFFIXES = {".html", ".htm", ".xhtml"}
+FEED_SUFFIXES = {".rss", ".atom", ".xml"}
+JSON_SUFFIXES = {".json"}
+JSONL_SUFFIXES = {".jsonl", ".ndjson"}
+NOT_NEWS = {"README", "LICENSE", "LICENCE", "CHANGELOG"}  # skipped when walking a folder
+KNOWN_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | FEED_SUFFIXES | JSON_SUFFIXES | JSONL_SUFFIXES
+
+
+def load(inputs: Iterable[str | Path]) -> Iterator[Loaded]:
+    """Every Article in the given paths (folders recursively) and URLs, or why an input failed."""
+    for item in inputs:
+        name = str(item)
+        if is_url(name):
+            yield from _guard(name, lambda: load_url(name))
+            continue
+        path = Path(name)
+        if path.is_dir():
+            for file in sorted(p for p in path.rglob("*") if p.is_file()):
+                if _is_hidden(file, path) or file.stem.upper() in NOT_NEWS:
+                    continue
+                if file.suffix.lower() not in KNOWN_SUFFIXES and file.suffix:
+                    log.info("skipping %s: not a news format", file)
+                    continue
+                yield from _guard(str(file), lambda f=file: load_file(f))  # type: ignore[misc]
+        elif path.exists():
+            yield from _guard(name, lambda: load_file(path))
+        else:
+            yield (name, "no such file or folder")
+
+
+def _is_hidden(file: Path, root: Path) -> bool:
+    return any(part.startswith(".") for part in file.relative_to(root).parts)
+
+
+def _guard(name: str, produce: Callable[[], Iterable[Loaded]]) -> Iterator[Loaded]:
+    """Turn any failure of one input into a reported failure, so the batch goes on."""
+    try:
+        yield from produce()
+    except LoadError as e:
+        yield (name, str(e))
+    except OSError as e:
+        yield (name, f"cannot read: {e.strerror or e}")
+    except Exception as e:  # a parser bug on odd input must not end the batch
+        log.debug("unexpected failure reading %s", name, exc_info=True)
+        yield (name, f"unreadable ({type(e).__name__}: {e})")
+
+
+def is_url(name: str) -> bool:
+    return name.startswith(("http://", "https://"))
+
+
+# --- files -------------------------------------------------------------------------------------
+
+
+def load_file(path: Path) -> Iterator[Loaded]:
+    raw = path.read_bytes()
+    if not raw.strip():
+        raise LoadError("empty file")
+    suffix = path.suffix.lower()
+    if suffix in JSONL_SUFFIXES:
+        yield from parse_jsonl(_decode(raw), str(path))
+    elif suffix in JSON_SUFFIXES:
+        yield from parse_json(_decode(raw), str(path))
+    elif suffix in HTML_SUFFIXES:
+        yield parse_html(raw, origin=str(path))
+    elif suffix in FEED_SUFFIXES or FEED_SNIFF.search(raw[:2048]):
+        yield from parse_feed(raw, origin=str(path))
+    elif HTML_SNIFF.search(raw[:2048]):
+        yield parse_html(raw, origin=str(path))
+    else:
+        yield parse_text(_decode(raw), origin=str(path))
+
+
+def _decode(raw: bytes) -> str:
+    if b"\x00" in raw[:8192]:
+        raise LoadError("binary file, not text")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise LoadError(
+            f"not valid UTF-8 (byte 0x{raw[e.start]:02x} at offset {e.start}); re-save it as UTF-8"
+        ) from None
+
+
+def parse_text(text: str, origin: str = "") -> Article:
+    """The seed format (`date YYYY-MM-DD` then the body), front matter + Markdown, or plain text."""
+    seed = SEED_HEADER.match(text)
+    if seed:
+        return make_article(body=text[seed.end():], published=seed.group(1), origin=origin)
+    if text.lstrip().startswith("---"):
+        import frontmatter
+
+        try:
+            post = frontmatter.loads(text)
+        except Exception as e:
+            raise LoadError(f"bad front matter: {e}") from None
+        meta: dict[str, Any] = dict(post.metadata)
+        return make_article(
+            body=post.content,
+            title=str(meta.get("title") or ""),
+            source=str(meta.get("source") or meta.get("outlet") or ""),
+            url=str(meta.get("url") or meta.get("link") or ""),
+            authors=meta.get("authors") or meta.get("author") or (),
+            published=meta.get("published") or meta.get("date"),
+            origin=origin,
+        )
+    title = ""
+    first, _, rest = text.strip().partition("\n")
+    heading = first.lstrip("# ").strip()
+    if rest.strip() and (first.startswith("#") or len(heading) <= MAX_TITLE and not heading.endswith(".")):
+        title, text = heading, rest
+    return make_article(body=text, title=title, origin=origin)
+
+
+def parse_jsonl(text: str, origin: str) -> Iterator[Loaded]:
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        where = f"{origin}:{lineno}"
+        try:
+            record = json.loads(line)
+            yield record_to_article(record, where)
+        except json.JSONDecodeError as e:
+            yield (where, f"invalid JSON ({e.msg})")
+        except LoadError as e:
+            yield (where, str(e))
+
+
+def parse_json(text: str, origin: str) -> Iterator[Loaded]:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise LoadError(f"invalid JSON at line {e.lineno} column {e.colno} ({e.msg})") from None
+    if isinstance(data, dict) and isinstance(data.get("articles"), list):
+        data = data["articles"]
+    records = data if isinstance(data, list) else [data]
+    for i, record in enumerate(records):
+        where = f"{origin}[{i}]" if isinstance(data, list) else origin
+        try:
+            yield record_to_article(record, where)
+        except LoadError as e:
+            yield (where, str(e))
+
+
+def record_to_article(record: Any, origin: str) -> Article:
+    """A record with the fields of the shared articles.jsonl: url, source, title, authors, published, text."""
+    if not isinstance(record, dict):
+        raise LoadError(f"expected an object with a text field, got {type(record).__name__}")
+    body = record.get("text") or record.get("body") or record.get("content") or ""
+    if not isinstance(body, str):
+        raise LoadError("the text field is not a string")
+    return make_article(
+        body=body,
+        title=str(record.get("title") or ""),
+        source=str(record.get("source") or record.get("outlet") or ""),
+        url=str(record.get("url") or record.get("link") or ""),
+        authors=record.get("authors") or record.get("author") or (),
+        published=record.get("published") or record.get("date"),
+        origin=origin,
+    )
+
+
+# --- HTML and feeds ----------------------------------------------------------------------------
+
+
+def parse_html(raw: bytes | str, origin: str = "", url: str = "") -> Article:
+    import trafilatura
+
+    html = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
+    doc = trafilatura.bare_extraction(html, url=url or None, with_metadata=True, favor_precision=True)
+    if doc is None:
+        raise LoadError("no article text found in the HTML")
+    meta = doc if isinstance(doc, dict) else doc.as_dict()
+    body = meta.get("text") or ""
+    if not body.strip():
+        raise LoadError("no article text found in the HTML")
+    return make_article(
+        body=body,
+        title=meta.get("title") or "",
+        source=meta.get("sitename") or meta.get("hostname") or "",
+        url=url or meta.get("url") or "",
+        authors=meta.get("author") or (),
+        published=meta.get("date"),
+        origin=origin,
+    )
+
+
+def parse_feed(
+    raw: bytes, origin: str = "", fetch: Callable[[str], bytes] | None = None
+) -> Iterator[Loaded]:
+    """Each entry of an RSS/Atom feed; entries carrying only a summary are completed from their page."""
+    import feedparser
+
+    feed = feedparser.parse(raw)
+    if not feed.entries:
+        reason = feed.get("bozo_exception") or "no entries"
+        raise LoadError(f"not a readable RSS/Atom feed ({reason})")
+    outlet = feed.feed.get("title", "")
+    fetch = fetch or fetch_url
+    for i, entry in enumerate(feed.entries):
+        where = f"{origin}#{entry.get('link') or i}"
+        link = entry.get("link", "")
+        content = " ".join(c.get("value", "") for c in entry.get("content", []))
+        summary = entry.get("summary", "")
+        published = entry.get("published_parsed") or entry.get("updated_parsed") or entry.get("published")
+        authors = [a.get("name", "") for a in entry.get("authors", []) if a.get("name")]
+        try:
+            if len(_strip_tags(content)) < 400 and link:
+                try:
+                    page = parse_html(fetch(link), origin=where, url=link)
+                    body = page.body
+                except LoadError as e:
+                    log.warning("%s: could not fetch the full article (%s); using the summary", where, e)
+                    body = _strip_tags(content or summary)
+            else:
+                body = _strip_tags(content or summary)
+            yield make_article(
+                body=body,
+                title=entry.get("title", ""),
+                source=outlet,
+                url=link,
+                authors=authors,
+                published=published,
+                origin=where,
+            )
+        except LoadError as e:
+            yield (where, str(e))
+
+
+def _strip_tags(html: str) -> str:
+    if "<" not in html:
+        return html
+    from lxml import html as lxml_html
+
+    try:
+        return lxml_html.fromstring(html).text_content()
+    except Exception:
+        return re.sub(r"<[^>]+>", " ", html)
+
+
+# --- URLs --------------------------------------------------------------------------------------
+
+
+def fetch_url(url: str) -> bytes:
+    request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
+    try:
+        with urllib.request.urlopen(request, timeout=FETCH_TIMEOUT) as response:
+            return bytes(response.read())
+    except urllib.error.HTTPError as e:
+        raise LoadError(f"HTTP {e.code} fetching {url}") from None
+    except (urllib.error.URLError, TimeoutError, OSError) as e:
+        raise LoadError(f"cannot fetch {url}: {getattr(e, 'reason', e)}") from None
+
+
+def load_url(url: str) -> Iterator[Loaded]:
+    raw = fetch_url(url)
+    if not raw.strip():
+        raise LoadError("empty response")
+    if FEED_SNIFF.search(raw[:2048]):
+        yield from parse_feed(raw, origin=url)
+    else:
+        yield parse_html(raw, origin=url, url=url)
+
+
+# --- normalisation -----------------------------------------------------------------------------
+
+
+def make_article(
+    *,
+    body: str,
+    title: str = "",
+    source: str = "",
+    url: str = "",
+    authors: Any = (),
+    published: Any = None,
+    origin: str = "",
+) -> Article:
+    body = _clean(body)
+    if not body:
+        raise LoadError("no article text")
+    title = " ".join(str(title).split()) or derive_title(body)
+    if isinstance(authors, str):
+        authors = [a.strip() for a in re.split(r",| and ", authors) if a.strip()]
+    url = url.strip()
+    return Article(
+        id=article_id(url, title, body),
+        title=title,
+        body=body,
+        source=source.strip() or _host(url),
+        url=url,
+        authors=tuple(str(a) for a in authors),
+        published=parse_date(published),
+        origin=origin,
+    )
+
+
+def _clean(text: str) -> str:
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = re.sub(r"[ \t\u00a0]+", " ", text)
+    text = re.sub(r"\n\s*\n+", "\n\n", text)
+    return text.strip()
+
+
+def derive_title(body: str) -> str:
+    """The first sentence, cut at a word boundary: better than 'Untitled' in a source list."""
+    first = re.split(r"(?<=[.!?])\s|\n", body.strip(), maxsplit=1)[0].strip()
+    if len(first) <= MAX_TITLE:
+        return first
+    return first[:MAX_TITLE].rsplit(" ", 1)[0] + "…"
+
+
+def _host(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    return urlsplit(url).netloc.lower().removeprefix("www.") if url else ""

@@ -1,0 +1,88 @@
+"""Every engine setting, read once from the environment (prefix NEWSBOT_) and a .env file."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+DEFAULT_COLLECTION = "news"
+DEFAULT_CHUNK_TOKENS = 200  # under the embedder's 256-token window, with room for the title line
+DEFAULT_EMBED_BATCH = 64
+DEFAULT_SEARCH_K = 5  # articles returned
+DEFAULT_CANDIDATES = 50  # chunks fetched from each of dense and lexical search before fusion
+DEFAULT_RRF_K = 60
+DEFAULT_RECENCY_DAYS = 14
+DEFAULT_RECENCY_BONUS = 0.004  # added to the fused score of articles from the days before as_of
+DEFAULT_MIN_RELEVANCE = 0.35  # cosine similarity below which search is "nothing relevant"
+DEFAULT_CHROMA_HNSW = {"ef_construction": 200, "ef_search": 100, "max_neighbors": 32}
+
+
+def _default_home() -> Path:
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("newsbot", appauthor=False))
+
+
+def load_dotenv_once() -> None:
+    """A .env in the working directory fills variables the environment does not already set."""
+    from dotenv import find_dotenv, load_dotenv
+
+    path = find_dotenv(usecwd=True)
+    if path:
+        load_dotenv(path, override=False)
+
+
+def _float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    return float(raw) if raw not in (None, "") else default
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    return int(raw) if raw not in (None, "") else default
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path = field(default_factory=_default_home)
+    chroma_url: str = ""
+    collection: str = DEFAULT_COLLECTION
+    chunk_tokens: int = DEFAULT_CHUNK_TOKENS
+    embed_batch: int = DEFAULT_EMBED_BATCH
+    search_k: int = DEFAULT_SEARCH_K
+    candidates: int = DEFAULT_CANDIDATES
+    rrf_k: int = DEFAULT_RRF_K
+    recency_days: int = DEFAULT_RECENCY_DAYS
+    recency_bonus: float = DEFAULT_RECENCY_BONUS
+    min_relevance: float = DEFAULT_MIN_RELEVANCE
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> "Settings":
+        load_dotenv_once()
+        env = os.environ
+        s = cls(
+            home=Path(env["NEWSBOT_HOME"]).expanduser() if env.get("NEWSBOT_HOME") else _default_home(),
+            chroma_url=env.get("NEWSBOT_CHROMA_URL", ""),
+            collection=env.get("NEWSBOT_COLLECTION", DEFAULT_COLLECTION),
+            chunk_tokens=_int("NEWSBOT_CHUNK_TOKENS", DEFAULT_CHUNK_TOKENS),
+            embed_batch=_int("NEWSBOT_EMBED_BATCH", DEFAULT_EMBED_BATCH),
+            search_k=_int("NEWSBOT_SEARCH_K", DEFAULT_SEARCH_K),
+            candidates=_int("NEWSBOT_CANDIDATES", DEFAULT_CANDIDATES),
+            rrf_k=_int("NEWSBOT_RRF_K", DEFAULT_RRF_K),
+            recency_days=_int("NEWSBOT_RECENCY_DAYS", DEFAULT_RECENCY_DAYS),
+            recency_bonus=_float("NEWSBOT_RECENCY_BONUS", DEFAULT_RECENCY_BONUS),
+            min_relevance=_float("NEWSBOT_MIN_RELEVANCE", DEFAULT_MIN_RELEVANCE),
+        )
+        given = {k: v for k, v in overrides.items() if v is not None}
+        if isinstance(given.get("home"), str):
+            given["home"] = Path(str(given["home"])).expanduser()
+        return replace(s, **given) if given else s
+
+    @property
+    def chroma_path(self) -> Path:
+        return self.home / "chroma"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.home / "cache"

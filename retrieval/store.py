@@ -1,0 +1,274 @@
+"""The only module that imports chromadb: chunks, their vectors and metadata in one collection.
+
+Chroma is the single store: the lexical index and the ingest state are derived from what is
+here, so pointing NEWSBOT_CHROMA_URL at a server moves everything.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from retrieval.dates import from_epoch, to_epoch
+from retrieval.embeddings import Embedder
+from retrieval.errors import BackendError
+from retrieval.settings import DEFAULT_CHROMA_HNSW, Settings
+from retrieval.types import Article, Chunk
+
+log = logging.getLogger(__name__)
+
+PAGE = 2000  # rows per Chroma get() when scanning the whole collection
+NO_DATE = -1  # published_ts of undated articles: outside every date filter
+
+
+@dataclass
+class StoredChunk:
+    id: str
+    text: str
+    meta: dict[str, Any]
+    similarity: float | None = None  # cosine similarity, for dense query results
+
+    @property
+    def article_id(self) -> str:
+        return str(self.meta["article_id"])
+
+    @property
+    def index(self) -> int:
+        return int(self.meta.get("chunk", 0))
+
+    @property
+    def published(self) -> dt.date | None:
+        return from_epoch(self.meta.get("published_ts", NO_DATE))
+
+
+@dataclass
+class ArticleState:
+    """What the store holds of one article: chunk counts per content hash seen."""
+
+    chunks: dict[str, int] = field(default_factory=dict)  # content hash → chunks stored
+    expected: dict[str, int] = field(default_factory=dict)  # content hash → n_chunks claimed
+    body_hash: str = ""
+
+    def complete(self, content_hash: str) -> bool:
+        n = self.chunks.get(content_hash, 0)
+        return n > 0 and n == self.expected.get(content_hash)
+
+
+def chunk_metadata(article: Article, chunk: Chunk, n_chunks: int) -> dict[str, Any]:
+    return {
+        "article_id": article.id,
+        "content_hash": article.content_hash,
+        "body_hash": article.body_hash,
+        "title": article.title,
+        "source": article.source,
+        "source_key": article.source.lower(),
+        "url": article.url,
+        "authors": ", ".join(article.authors),
+        "published": article.published_iso,
+        "published_ts": to_epoch(article.published) if article.published else NO_DATE,
+        "chunk": chunk.index,
+        "n_chunks": n_chunks,
+    }
+
+
+def where_clause(
+    since: dt.date | None = None, until: dt.date | None = None, sources: Sequence[str] = ()
+) -> dict[str, Any] | None:
+    """Chroma's metadata filter for a date range (inclusive days) and a set of outlets."""
+    terms: list[dict[str, Any]] = []
+    if since:
+        terms.append({"published_ts": {"$gte": to_epoch(since)}})
+    if until:
+        terms.append({"published_ts": {"$lte": to_epoch(until)}})
+    elif since:
+        terms.append({"published_ts": {"$gte": 0}})
+    if sources:
+        keys = [s.lower() for s in sources]
+        terms.append({"source_key": {"$in": keys}} if len(keys) > 1 else {"source_key": keys[0]})
+    if not terms:
+        return None
+    return terms[0] if len(terms) == 1 else {"$and": terms}
+
+
+class ChromaStore:
+    """A Chroma collection (local PersistentClient, or HttpClient when a server URL is set)."""
+
+    def __init__(self, settings: Settings, embedder: Embedder) -> None:
+        self.settings = settings
+        self.embedder = embedder
+        self._collection: Any = None
+
+    @property
+    def collection(self) -> Any:
+        if self._collection is None:
+            self._collection = self._open()
+        return self._collection
+
+    def _open(self) -> Any:
+        import chromadb
+        from chromadb.config import Settings as ChromaSettings
+
+        chroma_settings = ChromaSettings(anonymized_telemetry=False)
+        try:
+            if self.settings.chroma_url:
+                from urllib.parse import urlsplit
+
+                url = urlsplit(self.settings.chroma_url)
+                client = chromadb.HttpClient(
+                    host=url.hostname or "localhost",
+                    port=url.port or (443 if url.scheme == "https" else 8000),
+                    ssl=url.scheme == "https",
+                    settings=chroma_settings,
+                )
+            else:
+                self.settings.chroma_path.mkdir(parents=True, exist_ok=True)
+                client = chromadb.PersistentClient(
+                    path=str(self.settings.chroma_path), settings=chroma_settings
+                )
+            return client.get_or_create_collection(
+                name=self.settings.collection,
+                embedding_function=_ChromaEmbeddingFunction(self.embedder),
+                configuration={"hnsw": {"space": "cosine", **DEFAULT_CHROMA_HNSW}},
+                metadata={"embedder": self.embedder.name, "revision": 0},
+            )
+        except Exception as e:
+            where = self.settings.chroma_url or str(self.settings.chroma_path)
+            raise BackendError(f"cannot open the Chroma collection at {where}: {e}") from e
+
+    # --- writing -------------------------------------------------------------------------------
+
+    def upsert(
+        self, ids: list[str], texts: list[str], metas: list[dict[str, Any]], vectors: list[list[float]]
+    ) -> None:
+        """One call, one transaction: an article's chunks are stored all together or not at all."""
+        if ids:
+            self.collection.upsert(ids=ids, documents=texts, metadatas=metas, embeddings=vectors)
+
+    def delete_chunks(self, ids: list[str]) -> None:
+        if ids:
+            self.collection.delete(ids=ids)
+
+    def delete_stale(self, article_id: str, keep_hash: str) -> int:
+        """Remove chunks of an older version of the article (after the new ones are stored)."""
+        found = self.collection.get(where={"article_id": article_id}, include=["metadatas"])
+        stale = [i for i, m in zip(found["ids"], found["metadatas"]) if m.get("content_hash") != keep_hash]
+        self.delete_chunks(stale)
+        return len(stale)
+
+    def bump_revision(self) -> None:
+        """Mark the collection as changed, so derived indexes (BM25) know to rebuild."""
+        meta = dict(self.collection.metadata or {})
+        meta["revision"] = time.time_ns()
+        meta.pop("hnsw:space", None)
+        self.collection.modify(metadata=meta)
+
+    # --- reading -------------------------------------------------------------------------------
+
+    def revision(self) -> str:
+        meta = self.collection.metadata or {}
+        return f"{meta.get('revision', 0)}:{self.count()}"
+
+    def count(self) -> int:
+        return int(self.collection.count())
+
+    def scan(self, include_text: bool = True) -> Iterator[StoredChunk]:
+        include = ["metadatas", "documents"] if include_text else ["metadatas"]
+        offset = 0
+        while True:
+            page = self.collection.get(include=include, limit=PAGE, offset=offset)
+            ids = page["ids"]
+            if not ids:
+                return
+            texts = page.get("documents") or [""] * len(ids)
+            for i, text, meta in zip(ids, texts, page["metadatas"]):
+                yield StoredChunk(i, text or "", meta or {})
+            offset += len(ids)
+
+    def article_states(self) -> dict[str, ArticleState]:
+        states: dict[str, ArticleState] = {}
+        for c in self.scan(include_text=False):
+            state = states.setdefault(c.article_id, ArticleState())
+            h = str(c.meta.get("content_hash", ""))
+            state.chunks[h] = state.chunks.get(h, 0) + 1
+            state.expected[h] = int(c.meta.get("n_chunks", 0))
+            state.body_hash = str(c.meta.get("body_hash", ""))
+        return states
+
+    def dense(
+        self, vector: list[float], n: int, where: dict[str, Any] | None = None
+    ) -> list[StoredChunk]:
+        total = self.count()
+        if total == 0:
+            return []
+        result = self.collection.query(
+            query_embeddings=[vector],
+            n_results=min(n, total),
+            where=where,
+            include=["documents", "metadatas", "distances"],
+        )
+        return [
+            StoredChunk(i, t or "", m or {}, similarity=1.0 - float(d))
+            for i, t, m, d in zip(
+                result["ids"][0], result["documents"][0], result["metadatas"][0], result["distances"][0]
+            )
+        ]
+
+    def get(self, ids: list[str]) -> list[StoredChunk]:
+        if not ids:
+            return []
+        found = self.collection.get(ids=ids, include=["documents", "metadatas"])
+        by_id = {i: StoredChunk(i, t or "", m or {}) for i, t, m in zip(found["ids"], found["documents"], found["metadatas"])}
+        return [by_id[i] for i in ids if i in by_id]
+
+    def article_chunks(self, article_id: str) -> list[StoredChunk]:
+        found = self.collection.get(where={"article_id": article_id}, include=["documents", "metadatas"])
+        chunks = [StoredChunk(i, t or "", m or {}) for i, t, m in zip(found["ids"], found["documents"], found["metadatas"])]
+        return sorted(chunks, key=lambda c: c.index)
+
+
+class _ChromaEmbeddingFunction:
+    """Adapter so Chroma never reaches for its own (downloading) default embedding function."""
+
+    def __init__(self, embedder: Embedder) -> None:
+        self._embedder = embedder
+
+    def __call__(self, input: list[str]) -> Any:
+        import numpy as np
+
+        return [np.asarray(v, dtype=np.float32) for v in self._embedder.embed_batch(list(input))]
+
+    def embed_query(self, input: list[str]) -> Any:
+        return self(input)
+
+    @staticmethod
+    def name() -> str:
+        return "newsbot"
+
+    def get_config(self) -> dict[str, Any]:
+        return {"model": self._embedder.name}
+
+    @staticmethod
+    def build_from_config(config: dict[str, Any]) -> "_ChromaEmbeddingFunction":
+        from retrieval.embeddings import MiniLMEmbedder
+
+        return _ChromaEmbeddingFunction(MiniLMEmbedder())
+
+    def default_space(self) -> str:
+        return "cosine"
+
+    def supported_spaces(self) -> list[str]:
+        return ["cosine", "l2", "ip"]
+
+    def is_legacy(self) -> bool:
+        return False
+
+    @staticmethod
+    def validate_config(config: dict[str, Any]) -> None:
+        return None
+
+    def validate_config_update(self, old: dict[str, Any], new: dict[str, Any]) -> None:
+        return None
