@@ -4,7 +4,7 @@ from retrieval.desk import ABSTAIN_TEXT, NewsDesk
 from retrieval.errors import BackendError, ConfigError, EmptyIndexError, LoadError, NewsbotError
 from retrieval.search import Filters, SearchResult
 from retrieval.settings import Settings
-from retrieval.types import Answer, Article, ArticleHit, Citation, IngestReport, Passage
+from retrieval.types import Answer, Article, ArticleHit, Citation, IngestReport, Passage, Turn
 
 __all__ = [
     "ABSTAIN_TEXT",
@@ -23,4 +23,5 @@ __all__ = [
     "Passage",
     "SearchResult",
     "Settings",
+    "Turn",
 ]

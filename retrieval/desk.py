@@ -13,7 +13,7 @@ import datetime as dt
 import logging
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,7 @@ from retrieval.loaders import load
 from retrieval.search import Filters, HybridSearcher, SearchResult
 from retrieval.settings import Settings
 from retrieval.store import ChromaStore
-from retrieval.types import Answer, IngestReport
+from retrieval.types import Answer, IngestReport, Turn
 
 log = logging.getLogger(__name__)
 
@@ -90,11 +90,34 @@ class NewsDesk:
         self,
         question: str,
         *,
+        history: Sequence[Turn] = (),
         since: dt.date | None = None,
         until: dt.date | None = None,
         sources: Sequence[str] = (),
         as_of: dt.date | None = None,
     ) -> Answer:
+        """The whole answer at once; see `stream` for the same answer as it is written."""
+        final: Answer | None = None
+        for event in self.stream(question, history=history, since=since, until=until, sources=sources, as_of=as_of):
+            if isinstance(event, Answer):
+                final = event
+        assert final is not None
+        return final
+
+    def stream(
+        self,
+        question: str,
+        *,
+        history: Sequence[Turn] = (),
+        since: dt.date | None = None,
+        until: dt.date | None = None,
+        sources: Sequence[str] = (),
+        as_of: dt.date | None = None,
+    ) -> Iterator[str | Answer]:
+        """Text as it is produced (str pieces), then the checked Answer, always last.
+
+        The final Answer's text is authoritative: citation checking may change what streamed.
+        """
         from retrieval.extractive import extractive_answer
 
         started = time.perf_counter()
@@ -103,14 +126,19 @@ class NewsDesk:
         timings = {"search": time.perf_counter() - started}
         if not result.articles or result.top_similarity < self.settings.min_relevance:
             timings["total"] = time.perf_counter() - started
-            return Answer(question, ABSTAIN_TEXT, [], abstained=True, timings=timings)
+            yield ABSTAIN_TEXT
+            yield Answer(question, ABSTAIN_TEXT, [], abstained=True, timings=timings)
+            return
         t = time.perf_counter()
         text, citations = extractive_answer(question[:MAX_QUESTION_CHARS], result.articles, self.embedder)
         timings["answer"] = time.perf_counter() - t
         timings["total"] = time.perf_counter() - started
         if not citations:
-            return Answer(question, ABSTAIN_TEXT, [], abstained=True, timings=timings)
-        return Answer(question, text, citations, abstained=False, timings=timings)
+            yield ABSTAIN_TEXT
+            yield Answer(question, ABSTAIN_TEXT, [], abstained=True, timings=timings)
+            return
+        yield text
+        yield Answer(question, text, citations, abstained=False, timings=timings)
 
     # --- inspection ----------------------------------------------------------------------------
 

@@ -77,6 +77,14 @@ class ArticleHit:
 
 
 @dataclass(frozen=True)
+class Turn:
+    """One earlier message of a conversation (a Slack thread, a REPL session)."""
+
+    role: str  # "user" or "assistant"
+    text: str
+
+
+@dataclass(frozen=True)
 class Citation:
     n: int
     article_id: str

@@ -1,0 +1,86 @@
+"""Shared fixtures: every test gets its own NEWSBOT_HOME; the real embedder is loaded once."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = ROOT / "corpus"
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """No test reads or writes the user's data directory, or a developer's .env."""
+    home = tmp_path / "newsbot-home"
+    monkeypatch.setenv("NEWSBOT_HOME", str(home))
+    for name in list(os.environ):
+        if name.startswith("NEWSBOT_") and name != "NEWSBOT_HOME":
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    return home
+
+
+@pytest.fixture(scope="session")
+def real_embedder():  # type: ignore[no-untyped-def]
+    from retrieval.embeddings import MiniLMEmbedder
+
+    embedder = MiniLMEmbedder()
+    embedder.embed("load the model once per test session")
+    return embedder
+
+
+@pytest.fixture
+def fake_embedder():  # type: ignore[no-untyped-def]
+    from tests.fakes import HashingEmbedder
+
+    return HashingEmbedder()
+
+
+@pytest.fixture
+def make_desk(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """A NewsDesk over a fresh home with the given embedder (default: the fake one)."""
+    from retrieval import NewsDesk, Settings
+    from tests.fakes import HashingEmbedder
+
+    def make(embedder=None, **settings):  # type: ignore[no-untyped-def]
+        home = settings.pop("home", tmp_path / "desk")
+        return NewsDesk(Settings(home=Path(home), **settings), embedder or HashingEmbedder())
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def corpus_home(tmp_path_factory: pytest.TempPathFactory, real_embedder) -> Path:  # type: ignore[no-untyped-def]
+    """corpus/ ingested once with the real embedder; tests copy it before writing."""
+    from retrieval import NewsDesk, Settings
+
+    home = tmp_path_factory.mktemp("corpus-home")
+    report = NewsDesk(Settings(home=home), real_embedder).ingest([CORPUS])
+    assert report.ok and report.new >= 1
+    return home
+
+
+@pytest.fixture
+def corpus_desk(corpus_home: Path, tmp_path: Path, real_embedder):  # type: ignore[no-untyped-def]
+    """A NewsDesk over a private copy of the ingested corpus, with the real embedder."""
+    from retrieval import NewsDesk, Settings
+
+    home = tmp_path / "corpus-copy"
+    shutil.copytree(corpus_home, home)
+    return NewsDesk(Settings(home=home), real_embedder)
+
+
+@pytest.fixture
+def shared_data() -> Iterator[Path]:
+    if not (SHARED_DATA / "realtimeqa" / "articles.jsonl").exists():
+        pytest.skip("../shared/data is not beside the checkout")
+    yield SHARED_DATA
