@@ -76,12 +76,13 @@ class NewsDesk:
         until: dt.date | None = None,
         sources: Sequence[str] = (),
         as_of: dt.date | None = None,
+        window: tuple[dt.date, dt.date] | None = None,
     ) -> SearchResult:
         if self.store.count() == 0:
             raise EmptyIndexError("the news index is empty: run `newsbot ingest PATH_OR_URL` first")
         searcher = HybridSearcher(self.settings, self.store, self.embedder, self.lexical())
         return searcher.search(
-            query[:MAX_QUESTION_CHARS], k, Filters(since, until, tuple(sources), as_of)
+            query[:MAX_QUESTION_CHARS], k, Filters(since, until, tuple(sources), as_of, window)
         )
 
     # --- answers -------------------------------------------------------------------------------

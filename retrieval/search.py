@@ -20,12 +20,15 @@ from retrieval.types import ArticleHit, Passage
 
 @dataclass(frozen=True)
 class Filters:
-    """Hard filters the user asked for; `as_of` only shifts the ranking."""
+    """Hard filters the user asked for (`since`, `until`, `sources`); `window` and `as_of` only
+    shift the ranking: articles inside `window` (a time the question names, "last week"), or
+    else in the days before `as_of`, get a small bonus."""
 
     since: dt.date | None = None
     until: dt.date | None = None
     sources: tuple[str, ...] = ()
     as_of: dt.date | None = None
+    window: tuple[dt.date, dt.date] | None = None
 
 
 @dataclass
@@ -75,8 +78,10 @@ class HybridSearcher:
         chunks.update({c.id: c for c in self.store.get(missing)})
         lexical = [h for h in lexical if h.chunk_id in chunks]  # deleted since the index was built
         fused = fuse([[c.id for c in dense], [h.chunk_id for h in lexical]], self.settings.rrf_k)
-        if filters.as_of:
-            self._boost_recent(fused, chunks, filters.as_of)
+        if filters.window:
+            self._boost(fused, chunks, *filters.window)
+        elif filters.as_of:
+            self._boost(fused, chunks, filters.as_of - dt.timedelta(days=self.settings.recency_days), filters.as_of)
         bm25 = {h.chunk_id: h.score for h in lexical}
         articles = self._group(fused, chunks, bm25, k)
         t4 = time.perf_counter()
@@ -86,11 +91,10 @@ class HybridSearcher:
             timings={"embed": t1 - t0, "dense": t2 - t1, "lexical": t3 - t2, "fuse": t4 - t3},
         )
 
-    def _boost_recent(self, fused: dict[str, float], chunks: dict[str, StoredChunk], as_of: dt.date) -> None:
-        window = dt.timedelta(days=self.settings.recency_days)
+    def _boost(self, fused: dict[str, float], chunks: dict[str, StoredChunk], start: dt.date, end: dt.date) -> None:
         for chunk_id in fused:
             published = chunks[chunk_id].published
-            if published and as_of - window <= published <= as_of:
+            if published and start <= published <= end:
                 fused[chunk_id] += self.settings.recency_bonus
 
     @staticmethod
