@@ -84,7 +84,7 @@ def ingest(ctx: click.Context, inputs: tuple[str, ...], as_json: bool, progress:
         click.echo(
             f"articles: {report.new} new, {report.updated} updated, {report.unchanged} unchanged, "
             f"{report.duplicates} duplicate, {len(report.failed)} failed; "
-            f"{report.chunks} chunks embedded in {report.seconds:.1f} s"
+            f"{report.chunks} chunks stored ({report.embedded} embedded) in {report.seconds:.1f} s"
         )
     if report.failed:
         ctx.exit(1)
@@ -121,6 +121,19 @@ def ask(
 
     question = _question(question)
     desk = _desk(ctx)
+    if not as_json and sys.stdout.isatty():  # a terminal gets the same streamed rendering as `chat`
+        from bot.render import StreamView, make_console
+
+        from retrieval import NewsbotError
+
+        with StreamView(make_console()) as view:
+            try:
+                for event in desk.stream(question, since=since, until=until, sources=sources, as_of=as_of):
+                    view.feed(event) if isinstance(event, str) else view.finish(event)
+            except NewsbotError as e:
+                view.cancel("no answer")
+                raise click.ClickException(str(e)) from e
+        return
     answer = run_guarded(lambda: desk.answer(question, since=since, until=until, sources=sources, as_of=as_of))
     click.echo(answer_json(answer) if as_json else answer_text(answer))
 
@@ -164,6 +177,36 @@ def stats(ctx: click.Context, as_json: bool) -> None:
     click.echo(f"dates:    {data['earliest'] or '-'} … {data['latest'] or '-'}")
     for source, n in list(data["sources"].items())[:20]:
         click.echo(f"  {n:6,}  {source}")
+
+
+@cli.command()
+@click.option("--port", type=int, default=None, help="HTTP port for /slack/events (default: $PORT or 3000).")
+@click.option("--host", default="0.0.0.0", show_default=True, help="HTTP address to listen on.")
+@click.option("--socket-mode/--http", "socket_mode", default=None, help="Force a mode (default: Socket Mode when SLACK_APP_TOKEN is set).")
+@click.pass_context
+def slack(ctx: click.Context, port: int | None, host: str, socket_mode: bool | None) -> None:
+    """Run the Slack bot (tokens from SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET, SLACK_APP_TOKEN)."""
+    desk = _desk(ctx)  # reads .env first, so bot.env below sees its SLACK_* variables
+    from bot.slack_app import run
+
+    run_guarded(lambda: run(desk, port=port, host=host, socket_mode=socket_mode))
+
+
+@cli.command()
+@click.option("--as-of", callback=_date, help="Start with /asof DATE: answer as if today were this date.")
+@click.option("--since", callback=_date, help="Start with /since DATE.")
+@click.option("--until", callback=_date, help="Start with /until DATE.")
+@click.option("--source", "sources", multiple=True, help="Start with /source NAME (repeatable).")
+@click.pass_context
+def chat(
+    ctx: click.Context, as_of: dt.date | None, since: dt.date | None, until: dt.date | None, sources: tuple[str, ...]
+) -> None:
+    """Talk to the news in a terminal: follow-ups keep the context; /help lists the commands."""
+    from bot.repl import Filters, run_chat
+    from retrieval import Settings
+
+    settings = Settings.from_env(home=ctx.obj.get("home"))
+    ctx.exit(run_guarded(lambda: run_chat(settings, Filters(since, until, sources, as_of))))
 
 
 def main() -> None:

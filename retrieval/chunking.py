@@ -43,7 +43,9 @@ def embedding_text(title: str, published: str, text: str) -> str:
     return f"{header}\n{text}" if header else text
 
 
-def chunk_article(article: Article, count_tokens: TokenCounter, max_tokens: int = 200) -> list[Chunk]:
+def chunk_article(
+    article: Article, count_tokens: TokenCounter, max_tokens: int = 200, version: str = ""
+) -> list[Chunk]:
     """Greedy packing of whole sentences up to max_tokens; an overlong sentence is cut by words."""
     sentences = split_sentences(article.body)
     counts = count_tokens(sentences)
@@ -64,7 +66,7 @@ def chunk_article(article: Article, count_tokens: TokenCounter, max_tokens: int 
         size += n
     if current:
         pieces.append(" ".join(current))
-    digest = article.content_hash
+    digest = version or article.content_hash
     return [
         Chunk(id=chunk_id(article.id, i, digest), article_id=article.id, index=i, text=text)
         for i, text in enumerate(pieces)

@@ -13,19 +13,21 @@ import datetime as dt
 import logging
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from retrieval.citations import PromptPassage
 from retrieval.embeddings import Embedder, MiniLMEmbedder
 from retrieval.errors import EmptyIndexError
 from retrieval.ingest import Ingester, Progress
+from retrieval.llm import LoadedLLM
 from retrieval.lexical import LexicalIndex
 from retrieval.loaders import load
 from retrieval.search import Filters, HybridSearcher, SearchResult
 from retrieval.settings import Settings
 from retrieval.store import ChromaStore
-from retrieval.types import Answer, IngestReport, Turn
+from retrieval.types import Answer, ArticleHit, Citation, IngestReport, Turn
 
 log = logging.getLogger(__name__)
 
@@ -43,12 +45,13 @@ class NewsDesk:
         self._lexical: LexicalIndex | None = None
         self._lexical_revision = ""
         self._lock = threading.Lock()
+        self._llm: LoadedLLM | None = None
 
     # --- ingest --------------------------------------------------------------------------------
 
     def ingest(self, inputs: Iterable[str | Path], progress: Progress | None = None) -> IngestReport:
         """Read files, folders, feeds and URLs; a bad input is reported in the result, not raised."""
-        ingester = Ingester(self.store, self.embedder, self.settings.chunk_tokens)
+        ingester = Ingester(self.store, self.embedder, self.settings)
         return ingester.run(load(inputs), progress=progress)
 
     # --- search --------------------------------------------------------------------------------
@@ -66,6 +69,7 @@ class NewsDesk:
         """Load the embedder and indexes now, so the first question does not pay for them."""
         self.embedder.embed("warm up")
         self.lexical()
+        self.llm()
 
     def search(
         self,
@@ -105,6 +109,15 @@ class NewsDesk:
         assert final is not None
         return final
 
+    def llm(self) -> LoadedLLM:
+        """The configured LLM backend, loaded once; extractive (with a notice) if it cannot load."""
+        from retrieval.llm import load_chat_model
+
+        with self._lock:
+            if self._llm is None:
+                self._llm = load_chat_model(self.settings)
+            return self._llm
+
     def stream(
         self,
         question: str,
@@ -117,29 +130,104 @@ class NewsDesk:
     ) -> Iterator[str | Answer]:
         """Text as it is produced (str pieces), then the checked Answer, always last.
 
-        The final Answer's text is authoritative: citation checking may change what streamed.
+        Follow-up → standalone question → time window ("last week", relative to as_of) → search →
+        abstain without the LLM if nothing is relevant → LLM tokens → citation check. The final
+        Answer's text is authoritative: citation checking may change what streamed.
         """
-        from retrieval.extractive import extractive_answer
+        from retrieval.chain import standalone_question
+        from retrieval.timeparse import parse_window
 
         started = time.perf_counter()
         question = " ".join(question.split())
-        result = self.search(question, since=since, until=until, sources=sources, as_of=as_of or dt.date.today())
-        timings = {"search": time.perf_counter() - started}
-        if not result.articles or result.top_similarity < self.settings.min_relevance:
-            timings["total"] = time.perf_counter() - started
-            yield ABSTAIN_TEXT
-            yield Answer(question, ABSTAIN_TEXT, [], abstained=True, timings=timings)
-            return
+        as_of = as_of or dt.date.today()
+        loaded = self.llm()
+        timings: dict[str, float] = {}
+        standalone = standalone_question(question[:MAX_QUESTION_CHARS], history, loaded.model)[:MAX_QUESTION_CHARS]
+        timings["rewrite"] = time.perf_counter() - started
         t = time.perf_counter()
-        text, citations = extractive_answer(question[:MAX_QUESTION_CHARS], result.articles, self.embedder)
-        timings["answer"] = time.perf_counter() - t
-        timings["total"] = time.perf_counter() - started
-        if not citations:
+        window = parse_window(standalone, as_of)
+        result = self.search(standalone, since=since, until=until, sources=sources, as_of=as_of, window=window)
+        timings["search"] = time.perf_counter() - t
+
+        def done(text: str, citations: list[Citation], notice: str = "") -> Answer:
+            timings["total"] = time.perf_counter() - started
+            if not citations:
+                return Answer(question, ABSTAIN_TEXT, [], True, timings, standalone, notice)
+            return Answer(question, text + _newest_source(citations), citations, False, timings, standalone, notice)
+
+        if not result.articles or result.top_similarity < self.settings.min_relevance:
             yield ABSTAIN_TEXT
-            yield Answer(question, ABSTAIN_TEXT, [], abstained=True, timings=timings)
+            yield done("", [], loaded.notice)
             return
-        yield text
-        yield Answer(question, text, citations, abstained=False, timings=timings)
+        if loaded.model is not None:
+            final = yield from self._generate(standalone, result.articles, loaded, timings, started)
+            if final is not None:
+                yield done(*final)
+                return
+            notice = f"The {loaded.backend} LLM failed, so this answer quotes the sources instead."
+        else:
+            notice = loaded.notice
+        text, citations = self._extractive(standalone, result.articles, timings, started)
+        yield text if citations else ABSTAIN_TEXT
+        yield done(text, citations, notice)
+
+    def _extractive(
+        self, question: str, hits: list[ArticleHit], timings: dict[str, float], started: float
+    ) -> tuple[str, list[Citation]]:
+        from retrieval.extractive import extractive_answer
+
+        t = time.perf_counter()
+        text, citations = extractive_answer(question, hits, self.embedder)
+        timings["answer"] = time.perf_counter() - t
+        timings["first_token"] = time.perf_counter() - started
+        return text, citations
+
+    def _generate(
+        self, question: str, hits: list[ArticleHit], loaded: LoadedLLM, timings: dict[str, float], started: float
+    ) -> Generator[str, None, tuple[str, list[Citation], str] | None]:
+        """Stream the model's answer; return (text, citations) checked, or None if the backend failed."""
+        from retrieval import prompts
+        from retrieval.chain import answer_messages, says_not_found, select_passages
+        from retrieval.citations import check_citations
+
+        assert loaded.model is not None
+        t = time.perf_counter()
+        passages: list[PromptPassage] = select_passages(question, hits, self.embedder)
+        timings["passages"] = time.perf_counter() - t
+        messages = answer_messages(question, passages)
+        raw, shown = "", 0
+        t = time.perf_counter()
+        try:
+            for chunk in loaded.model.stream(messages):
+                usage = getattr(chunk, "usage_metadata", None)
+                if usage:
+                    timings["prompt_tokens"] = float(usage.get("input_tokens", 0))
+                    timings["completion_tokens"] = float(usage.get("output_tokens", 0))
+                piece = chunk.text
+                if not piece:
+                    continue
+                if not raw:
+                    timings["first_token"] = time.perf_counter() - started
+                raw += piece
+                head = raw.lstrip().upper()
+                if not shown and (prompts.NOT_FOUND.startswith(head) or head.startswith(prompts.NOT_FOUND)):
+                    continue  # it may be abstaining: show nothing of the marker
+                yield raw[shown:]
+                shown = len(raw)
+        except Exception:  # a server down or a model crash: quote the sources rather than fail
+            log.warning("the %s LLM failed while answering", loaded.backend, exc_info=True)
+            return None
+        timings["llm"] = time.perf_counter() - t
+        log.debug("model output: %r", raw)
+        if says_not_found(raw):
+            yield ABSTAIN_TEXT
+            return "", [], ""
+        t = time.perf_counter()
+        checked = check_citations(raw, passages, self.embedder, secret=prompts.ANSWER_SYSTEM)
+        timings["check"] = time.perf_counter() - t
+        if checked.dropped or checked.removed_numbers:
+            log.info("citation check dropped %r, removed numbers %s", checked.dropped, checked.removed_numbers)
+        return checked.text, checked.citations, ""
 
     # --- inspection ----------------------------------------------------------------------------
 
@@ -170,3 +258,9 @@ class NewsDesk:
     def article_text(self, article_id: str) -> str:
         """The article's full text, rebuilt from its (non-overlapping) chunks."""
         return " ".join(c.text for c in self.store.article_chunks(article_id))
+
+
+def _newest_source(citations: list[Citation]) -> str:
+    """Each answer says how fresh its news is: the date of its newest cited source."""
+    dates = [c.published for c in citations if c.published]
+    return f"\n\nNewest source: {max(dates):%-d %B %Y}." if dates else ""

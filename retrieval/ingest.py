@@ -15,13 +15,15 @@ from dataclasses import dataclass, field
 
 from retrieval.chunking import chunk_article, embedding_text
 from retrieval.embeddings import Embedder
+from retrieval.ids import content_hash
 from retrieval.loaders import Loaded
+from retrieval.settings import Settings
 from retrieval.store import ArticleState, ChromaStore, chunk_metadata
 from retrieval.types import Article, Chunk, IngestReport
 
 log = logging.getLogger(__name__)
 
-FLUSH_CHUNKS = 1024  # chunks embedded per call: long calls let the model batch by length
+EMBED_FORMAT = "title-date-header-v1"  # how embedding_text() frames a chunk; bump when it changes
 
 Progress = Callable[[int, int], None]  # (articles seen, chunks embedded) so far
 
@@ -33,10 +35,17 @@ class _Pending:
 
 
 class Ingester:
-    def __init__(self, store: ChromaStore, embedder: Embedder, chunk_tokens: int) -> None:
+    def __init__(self, store: ChromaStore, embedder: Embedder, settings: Settings) -> None:
         self.store = store
         self.embedder = embedder
-        self.chunk_tokens = chunk_tokens
+        self.chunk_tokens = settings.chunk_tokens
+        self.dense_chunks = settings.dense_chunks
+        self.batch = settings.ingest_batch  # chunks per embed call: long calls batch by length
+        # a change of embedder or chunking makes every article "changed", so it is re-embedded
+        self.signature = f"{embedder.name}|{EMBED_FORMAT}|{self.chunk_tokens}|{self.dense_chunks}"
+
+    def version(self, article: Article) -> str:
+        return content_hash(article.content_hash, self.signature)
 
     def run(self, items: Iterable[Loaded], progress: Progress | None = None) -> IngestReport:
         started = time.perf_counter()
@@ -59,19 +68,20 @@ class Ingester:
             if owner is not None and owner != article.id:
                 report.duplicates += 1
                 continue
-            if state and state.complete(article.content_hash):
+            version = self.version(article)
+            if state and state.complete(version):
                 report.unchanged += 1
                 if len(state.chunks) > 1:  # an earlier run was killed before its clean-up
-                    self.store.delete_stale(article.id, article.content_hash)
+                    self.store.delete_stale(article.id, version)
                     changed = True
                 continue
-            chunks = chunk_article(article, self.embedder.count_tokens, self.chunk_tokens)
+            chunks = chunk_article(article, self.embedder.count_tokens, self.chunk_tokens, version)
             is_update = bool(state and state.chunks)
             pending.articles.append((article, chunks, is_update))
             pending.chunks += len(chunks)
             bodies[article.body_hash] = article.id
-            states[article.id] = ArticleState({article.content_hash: len(chunks)}, {article.content_hash: len(chunks)}, article.body_hash)
-            if pending.chunks >= FLUSH_CHUNKS:
+            states[article.id] = ArticleState({version: len(chunks)}, {version: len(chunks)}, article.body_hash)
+            if pending.chunks >= self.batch:
                 self._flush(pending, report)
                 pending = _Pending()
                 changed = True
@@ -90,20 +100,29 @@ class Ingester:
     def _flush(self, pending: _Pending, report: IngestReport) -> None:
         ids: list[str] = []
         texts: list[str] = []
-        inputs: list[str] = []
         metas: list[dict[str, object]] = []
+        inputs: list[str] = []
+        lead_of: list[int] = []  # per chunk: its position in `inputs`, or of its article's lead
         for article, chunks, _ in pending.articles:
+            version = self.version(article)
+            lead = len(inputs)
             for chunk in chunks:
+                dense = not self.dense_chunks or chunk.index < self.dense_chunks
+                if dense:
+                    lead_of.append(len(inputs))
+                    inputs.append(embedding_text(article.title, article.published_iso, chunk.text))
+                else:
+                    lead_of.append(lead)
                 ids.append(chunk.id)
                 texts.append(chunk.text)
-                inputs.append(embedding_text(article.title, article.published_iso, chunk.text))
-                metas.append(chunk_metadata(article, chunk, len(chunks)))
+                metas.append(chunk_metadata(article, chunk, len(chunks), version, dense))
         vectors = self.embedder.embed_batch(inputs)
-        self.store.upsert(ids, texts, metas, vectors)  # type: ignore[arg-type]
+        self.store.upsert(ids, texts, metas, [vectors[i] for i in lead_of])  # type: ignore[arg-type]
         for article, _, is_update in pending.articles:
             if is_update:
-                self.store.delete_stale(article.id, article.content_hash)
+                self.store.delete_stale(article.id, self.version(article))
                 report.updated += 1
             else:
                 report.new += 1
         report.chunks += len(ids)
+        report.embedded += len(inputs)

@@ -227,12 +227,13 @@ def parse_feed(
     import feedparser
 
     feed = feedparser.parse(raw)
-    if not feed.entries:
+    entries = [e for e in feed.entries if e.get("title") or e.get("link") or e.get("summary")]
+    if not entries:
         reason = feed.get("bozo_exception") or "no entries"
         raise LoadError(f"not a readable RSS/Atom feed ({reason})")
     outlet = feed.feed.get("title", "")
     fetch = fetch or fetch_url
-    for i, entry in enumerate(feed.entries):
+    for i, entry in enumerate(entries):
         where = f"{origin}#{entry.get('link') or i}"
         link = entry.get("link", "")
         content = " ".join(c.get("value", "") for c in entry.get("content", []))

@@ -58,10 +58,10 @@ class ArticleState:
         return n > 0 and n == self.expected.get(content_hash)
 
 
-def chunk_metadata(article: Article, chunk: Chunk, n_chunks: int) -> dict[str, Any]:
+def chunk_metadata(article: Article, chunk: Chunk, n_chunks: int, version: str, dense: bool) -> dict[str, Any]:
     return {
         "article_id": article.id,
-        "content_hash": article.content_hash,
+        "content_hash": version,  # the article's content under this ingest configuration
         "body_hash": article.body_hash,
         "title": article.title,
         "source": article.source,
@@ -72,6 +72,7 @@ def chunk_metadata(article: Article, chunk: Chunk, n_chunks: int) -> dict[str, A
         "published_ts": to_epoch(article.published) if article.published else NO_DATE,
         "chunk": chunk.index,
         "n_chunks": n_chunks,
+        "dense": dense,  # False: stored under its article's lead vector, searched lexically only
     }
 
 
@@ -204,10 +205,11 @@ class ChromaStore:
         total = self.count()
         if total == 0:
             return []
+        dense_only: dict[str, Any] = {"dense": True}
         result = self.collection.query(
             query_embeddings=[vector],
             n_results=min(n, total),
-            where=where,
+            where={"$and": [dense_only, where]} if where else dense_only,
             include=["documents", "metadatas", "distances"],
         )
         return [

@@ -110,6 +110,7 @@ class Answer:
     abstained: bool
     timings: dict[str, float] = field(default_factory=dict)
     standalone_question: str = ""
+    notice: str = ""  # one line a front-end may show, e.g. "the LLM could not be loaded; quoting instead"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -118,6 +119,7 @@ class Answer:
             "abstained": self.abstained,
             "citations": [c.to_dict() for c in self.citations],
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
+            **({"notice": self.notice} if self.notice else {}),
         }
 
 
@@ -129,7 +131,8 @@ class IngestReport:
     updated: int = 0
     unchanged: int = 0
     duplicates: int = 0
-    chunks: int = 0
+    chunks: int = 0  # stored
+    embedded: int = 0  # of which embedded (the others are searched lexically)
     seconds: float = 0.0
     failed: list[tuple[str, str]] = field(default_factory=list)
 

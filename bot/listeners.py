@@ -1,0 +1,323 @@
+"""Slack listeners: acknowledge at once, answer afterwards (Bolt lazy listeners), reply in threads.
+
+Each handler parses the Slack payload into a `Question`, and `Listeners.answer` does the rest:
+👀 reaction, placeholder, `desk.stream` edited into the placeholder at most once per interval, the
+final Block Kit answer, or one short apology. `register_listeners` at the bottom is the table of
+contents; HTTP mode, Socket Mode and the tests all call it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from slack_bolt import Ack, App, BoltContext, BoltRequest, BoltResponse
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot import env, messages
+from bot.feedback import Feedback, FeedbackStore
+from bot.mrkdwn import slack_to_plain
+from bot.slack_ui import (
+    FEEDBACK_DOWN,
+    FEEDBACK_UP,
+    answer_messages,
+    notice_message,
+    placeholder_message,
+    streaming_message,
+)
+from retrieval import Answer, EmptyIndexError, NewsDesk, Turn
+
+log = logging.getLogger(__name__)
+
+SLASH_COMMAND = "/news"
+# Message subtypes that are a person saying something new; edits, deletions, joins… are not.
+ANSWERABLE_SUBTYPES = {None, "file_share", "thread_broadcast"}
+# Texts of our own that are not answers, kept out of a thread's history.
+_NOT_ANSWERS = {messages.PLACEHOLDER, messages.ERROR_APOLOGY, messages.EMPTY_INDEX, messages.EMPTY_QUESTION}
+_CANT_POST = {"not_in_channel", "channel_not_found", "is_archived", "restricted_action"}
+
+
+class TTLSet:
+    """A bounded, thread-safe set of recently seen keys; `add` says whether a key is new."""
+
+    def __init__(self, ttl: float = env.DEDUPE_TTL, max_size: int = env.DEFAULT_DEDUPE_MAX) -> None:
+        self.ttl = ttl
+        self.max_size = max_size
+        self._seen: OrderedDict[str, float] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def add(self, key: str) -> bool:
+        now = time.monotonic()
+        with self._lock:
+            while self._seen and next(iter(self._seen.values())) <= now:
+                self._seen.popitem(last=False)
+            if key in self._seen:
+                return False
+            self._seen[key] = now + self.ttl
+            while len(self._seen) > self.max_size:
+                self._seen.popitem(last=False)
+            return True
+
+    def __contains__(self, key: str) -> bool:
+        with self._lock:
+            expiry = self._seen.get(key)
+            return expiry is not None and expiry > time.monotonic()
+
+
+@dataclass
+class Question:
+    """One question as Slack delivered it, reduced to what answering needs."""
+
+    text: str
+    channel: str
+    user: str
+    message_ts: str | None  # the asking message (None for a slash command): 👀 goes on it
+    thread_ts: str | None  # where to reply; None for a new top-level message (slash command)
+    history: list[Turn] = field(default_factory=list)
+    asked_by: str | None = None  # slash commands: shown above the answer
+    respond: Callable[..., Any] | None = None  # slash commands: ephemeral fallback
+
+
+def just_ack(ack: Ack) -> None:
+    ack()
+
+
+class Listeners:
+    """The bot's handlers, holding what they share: the desk, the feedback store, the dedupe set."""
+
+    def __init__(
+        self,
+        desk: NewsDesk,
+        feedback: FeedbackStore,
+        *,
+        update_interval: float = env.UPDATE_INTERVAL,
+        max_concurrent_answers: int = env.MAX_CONCURRENT_ANSWERS,
+        history_turns: int = env.HISTORY_TURNS,
+        seen: TTLSet | None = None,
+    ) -> None:
+        self.desk = desk
+        self.feedback = feedback
+        self.update_interval = update_interval
+        self.history_turns = history_turns
+        self.seen = seen or TTLSet()
+        self._slots = threading.BoundedSemaphore(max(1, max_concurrent_answers))
+
+    # --- middleware -----------------------------------------------------------------------------
+
+    def skip_repeats(self, body: dict[str, Any], request: BoltRequest, next: Callable[[], BoltResponse]) -> BoltResponse:
+        """Slack redelivers an event (same `event_id`) when it thinks we missed it: over HTTP with
+        `X-Slack-Retry-Num`, in Socket Mode with `retry_attempt` (Bolt maps it to the same header).
+        A delivery whose event id we have already taken is acknowledged and dropped; a retry of one we
+        never saw (we were down) is answered, since it is the first answer, not a second."""
+        event_id = body.get("event_id")
+        retry = (request.headers.get("x-slack-retry-num") or [None])[0]
+        if event_id and not self.seen.add(f"event:{event_id}"):
+            log.info("skipping repeated delivery of event %s (retry %s)", event_id, retry)
+            return BoltResponse(status=200, body="")
+        if retry:
+            log.info("event %s is retry %s of one not seen before; handling it", event_id, retry)
+        return next()
+
+    def skip_noise(self, body: dict[str, Any], context: BoltContext, next: Callable[[], BoltResponse]) -> BoltResponse:
+        """Edits, deletions, joins and every bot's messages (ours included) are never questions."""
+        event = body.get("event") or {}
+        if event.get("type") in ("message", "app_mention"):
+            own = event.get("user") and event.get("user") == context.bot_user_id
+            if event.get("bot_id") or own or event.get("subtype") not in ANSWERABLE_SUBTYPES:
+                return BoltResponse(status=200, body="")
+        return next()
+
+    # --- events -> questions ---------------------------------------------------------------------
+
+    def on_mention(self, event: dict[str, Any], context: BoltContext, client: WebClient) -> None:
+        """@newsbot in a channel: answer in the thread (the event's thread, or a new one under it)."""
+        thread_ts = event.get("thread_ts") or event["ts"]
+        history = self._thread_history(client, context, event["channel"], event["thread_ts"], event["ts"]) if event.get("thread_ts") else []
+        self.answer(self._question(event, context, thread_ts, history or []), client)
+
+    def on_message(self, event: dict[str, Any], context: BoltContext, client: WebClient) -> None:
+        """Direct messages, and replies in threads where we have already answered (no mention needed)."""
+        channel, ts = event["channel"], event["ts"]
+        is_dm = event.get("channel_type") == "im"
+        mentions_us = bool(context.bot_user_id) and f"<@{context.bot_user_id}" in (event.get("text") or "")
+        if not is_dm and mentions_us:
+            return  # the app_mention event for the same message answers it
+        thread_ts = event.get("thread_ts")
+        history: list[Turn] | None = []
+        if thread_ts and thread_ts != ts:
+            history = self._thread_history(client, context, channel, thread_ts, ts)
+            if history is None and not is_dm:
+                return  # a thread we have not answered in: not talking to us
+        elif not is_dm:
+            return  # a top-level channel message without a mention
+        self.answer(self._question(event, context, thread_ts or ts, history or []), client)
+
+    def on_command(self, command: dict[str, Any], client: WebClient, respond: Callable[..., Any]) -> None:
+        """`/news QUESTION`: answered in the channel, as a new message that names who asked."""
+        text = " ".join((command.get("text") or "").split())
+        if not text:
+            respond(text=messages.EMPTY_QUESTION, response_type="ephemeral")
+            return
+        self.answer(
+            Question(
+                text=slack_to_plain(text), channel=command["channel_id"], user=command["user_id"],
+                message_ts=None, thread_ts=None, asked_by=command["user_id"], respond=respond,
+            ),
+            client,
+        )
+
+    def on_feedback(self, body: dict[str, Any], client: WebClient) -> None:
+        """👍/👎 on an answer: stored and logged, then thanked privately."""
+        action = body["actions"][0]
+        vote = "up" if action["action_id"] == FEEDBACK_UP else "down"
+        try:
+            question = str(json.loads(action.get("value") or "{}").get("q", ""))
+        except ValueError:
+            question = ""
+        message = body.get("message") or {}
+        channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id", "")
+        message_ts = message.get("ts") or (body.get("container") or {}).get("message_ts", "")
+        thread_ts = message.get("thread_ts") or message_ts
+        user = (body.get("user") or {}).get("id", "")
+        team = (body.get("team") or {}).get("id") or ""
+        self.feedback.record(Feedback(vote, user, team, channel, message_ts, thread_ts, question, message.get("text", "")))
+        try:
+            kwargs = {"thread_ts": thread_ts} if thread_ts and thread_ts != message_ts else {}
+            client.chat_postEphemeral(channel=channel, user=user, text=messages.FEEDBACK_THANKS[vote], **kwargs)
+        except SlackApiError as e:
+            log.warning("could not thank %s for feedback: %s", user, e.response.get("error"))
+
+    # --- answering --------------------------------------------------------------------------------
+
+    def answer(self, q: Question, client: WebClient) -> None:
+        """React, post a placeholder, stream the answer into it, finish with Block Kit; never twice."""
+        if q.message_ts and not self.seen.add(f"message:{q.channel}:{q.message_ts}"):
+            log.info("message %s in %s is already being answered", q.message_ts, q.channel)
+            return
+        if not q.text:
+            self._post(client, q, notice_message(messages.EMPTY_QUESTION))
+            return
+        if q.message_ts:
+            self._react(client, q.channel, q.message_ts)
+        placeholder_ts: str | None = None
+        try:
+            placeholder_ts = self._post(client, q, placeholder_message())
+            if placeholder_ts is None:
+                return
+            final = self._stream_into(client, q, placeholder_ts)
+            replies = answer_messages(final, asked_by=q.asked_by)
+            client.chat_update(channel=q.channel, ts=placeholder_ts, **replies[0])
+            for extra in replies[1:]:
+                client.chat_postMessage(channel=q.channel, thread_ts=q.thread_ts or placeholder_ts, **extra)
+        except EmptyIndexError:
+            log.warning("asked %r but the news index is empty", q.text[:100])
+            self._fail(client, q, placeholder_ts, messages.EMPTY_INDEX)
+        except Exception:
+            log.exception("answering %r in %s failed", q.text[:100], q.channel)
+            self._fail(client, q, placeholder_ts, messages.ERROR_APOLOGY)
+
+    def _stream_into(self, client: WebClient, q: Question, ts: str) -> Answer:
+        """Run the engine; edit the growing answer into the placeholder at most once per interval."""
+        text, final = "", None
+        last_update = time.monotonic()
+        with self._slots:
+            for piece in self.desk.stream(q.text, history=q.history):
+                if isinstance(piece, Answer):
+                    final = piece
+                    continue
+                text += piece
+                if time.monotonic() - last_update >= self.update_interval:
+                    client.chat_update(channel=q.channel, ts=ts, **streaming_message(text))
+                    last_update = time.monotonic()
+        if final is None:
+            raise RuntimeError("the engine's stream ended without an Answer")
+        return final
+
+    def _post(self, client: WebClient, q: Question, message: dict[str, Any]) -> str | None:
+        """Post in the question's thread (or channel); when we may not post there, say so privately."""
+        try:
+            kwargs = {"thread_ts": q.thread_ts} if q.thread_ts else {}
+            resp = client.chat_postMessage(channel=q.channel, **kwargs, **message)
+            return str(resp["ts"])
+        except SlackApiError as e:
+            if e.response.get("error") in _CANT_POST and q.respond is not None:
+                log.info("cannot post in %s (%s); answering privately", q.channel, e.response.get("error"))
+                q.respond(text=messages.NOT_IN_CHANNEL, response_type="ephemeral")
+                return None
+            raise
+
+    def _fail(self, client: WebClient, q: Question, placeholder_ts: str | None, text: str) -> None:
+        """One short message where the user is looking: in place of the placeholder, or in the thread."""
+        try:
+            if placeholder_ts:
+                client.chat_update(channel=q.channel, ts=placeholder_ts, **notice_message(text))
+            else:
+                self._post(client, q, notice_message(text))
+        except Exception:
+            log.exception("could not tell %s in %s that answering failed", q.user, q.channel)
+
+    @staticmethod
+    def _react(client: WebClient, channel: str, ts: str) -> None:
+        try:
+            client.reactions_add(channel=channel, timestamp=ts, name="eyes")
+        except SlackApiError as e:
+            log.debug("no 👀 on %s: %s", ts, e.response.get("error"))
+
+    def _question(self, event: dict[str, Any], context: BoltContext, thread_ts: str, history: list[Turn]) -> Question:
+        return Question(
+            text=slack_to_plain(event.get("text") or "", drop_user=context.bot_user_id),
+            channel=event["channel"], user=event.get("user", ""), message_ts=event["ts"],
+            thread_ts=thread_ts, history=history,
+        )
+
+    def _thread_history(
+        self, client: WebClient, context: BoltContext, channel: str, thread_ts: str, before_ts: str
+    ) -> list[Turn] | None:
+        """The thread's earlier turns, oldest first; None when we have not answered in it."""
+        resp = client.conversations_replies(channel=channel, ts=thread_ts, limit=200)
+        turns: list[Turn] = []
+        answered = False
+        for m in sorted(resp.get("messages") or [], key=lambda m: float(m.get("ts", 0))):
+            if float(m.get("ts", 0)) >= float(before_ts):
+                break
+            ours = (context.bot_user_id and m.get("user") == context.bot_user_id) or (
+                context.bot_id and m.get("bot_id") == context.bot_id
+            )
+            if ours:
+                answered = True
+                text = slack_to_plain(m.get("text") or "")
+                if text and m.get("text") not in _NOT_ANSWERS:
+                    turns.append(Turn("assistant", text))
+            elif not m.get("bot_id") and m.get("subtype") in ANSWERABLE_SUBTYPES:
+                text = slack_to_plain(m.get("text") or "", drop_user=context.bot_user_id)
+                if text:
+                    turns.append(Turn("user", text))
+        if not answered:
+            return None
+        merged: list[Turn] = []
+        for t in turns:
+            if merged and merged[-1].role == t.role:
+                merged[-1] = Turn(t.role, merged[-1].text + "\n" + t.text)
+            else:
+                merged.append(t)
+        return merged[-self.history_turns :] if self.history_turns > 0 else []
+
+
+def register_listeners(app: App, desk: NewsDesk, feedback: FeedbackStore, **options: Any) -> Listeners:
+    """Everything the bot listens to, in one place. Acks are immediate; the work runs lazily."""
+    ls = Listeners(desk, feedback, **options)
+    app.middleware(ls.skip_repeats)
+    app.middleware(ls.skip_noise)
+    app.event("app_mention")(ack=just_ack, lazy=[ls.on_mention])
+    app.event("message")(ack=just_ack, lazy=[ls.on_message])
+    app.command(SLASH_COMMAND)(ack=just_ack, lazy=[ls.on_command])
+    app.action(re.compile(f"^({FEEDBACK_UP}|{FEEDBACK_DOWN})$"))(ack=just_ack, lazy=[ls.on_feedback])
+    return ls

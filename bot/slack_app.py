@@ -1,0 +1,148 @@
+"""The Bolt app and its two ways of meeting Slack: HTTP (production) and Socket Mode (development).
+
+    >>> app = build_app(desk, token="xoxb-…", signing_secret="…")   # one auth.test, to SLACK_API_URL
+    >>> serve_http(app, port=3000).serve_forever()                  # POST /slack/events
+    >>> socket_mode_handler(app, app_token="xapp-…").start()         # or: Socket Mode
+
+The `WebClient` is built here with an explicit `base_url`, so nothing talks to slack.com unless
+SLACK_API_URL says so (tests point it at a fake API on 127.0.0.1), and with slack_sdk's
+`RateLimitErrorRetryHandler`, so a 429 is retried after the Retry-After it names.
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING, Any
+
+from slack_bolt import App, BoltRequest
+from slack_sdk import WebClient
+from slack_sdk.http_retry import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
+
+from bot import env
+from bot.feedback import FeedbackStore
+from bot.listeners import register_listeners
+from retrieval import ConfigError, EmptyIndexError, NewsDesk
+
+if TYPE_CHECKING:
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+log = logging.getLogger(__name__)
+
+
+def build_client(token: str, api_url: str = env.SLACK_API_URL, rate_limit_retries: int = env.RATE_LIMIT_RETRIES) -> WebClient:
+    """A Web API client for `api_url` that retries connection errors and 429s."""
+    return WebClient(
+        token=token,
+        base_url=api_url if api_url.endswith("/") else api_url + "/",
+        retry_handlers=[ConnectionErrorRetryHandler(), RateLimitErrorRetryHandler(max_retry_count=rate_limit_retries)],
+    )
+
+
+def build_app(
+    desk: NewsDesk,
+    *,
+    token: str | None = None,
+    signing_secret: str | None = None,
+    api_url: str | None = None,
+    socket_mode: bool = False,
+    feedback: FeedbackStore | None = None,
+    workers: int = env.WORKERS,
+    **listener_options: Any,
+) -> App:
+    """A Bolt App answering from `desk`. Settings default to bot/env.py (the environment).
+
+    HTTP mode needs the signing secret: Bolt then rejects unsigned, forged or stale (over 5 minutes)
+    requests with 401. Socket Mode has no signatures to check (the websocket is authenticated).
+    """
+    token = token or env.SLACK_BOT_TOKEN
+    signing_secret = signing_secret or env.SLACK_SIGNING_SECRET
+    if not token:
+        raise ConfigError("SLACK_BOT_TOKEN is not set: copy the Bot User OAuth Token (xoxb-…) from your Slack app")
+    if not socket_mode and not signing_secret:
+        raise ConfigError("SLACK_SIGNING_SECRET is not set: HTTP mode needs it to verify requests from Slack")
+    app = App(
+        client=build_client(token, api_url or env.SLACK_API_URL),
+        signing_secret=signing_secret or None,
+        request_verification_enabled=not socket_mode,
+        listener_executor=ThreadPoolExecutor(max_workers=workers, thread_name_prefix="newsbot-slack"),
+        logger=logging.getLogger("bot.slack_bolt"),
+    )
+    register_listeners(app, desk, feedback or FeedbackStore.under(desk.settings.home), **listener_options)
+    return app
+
+
+def serve_http(app: App, port: int = env.PORT, host: str = "0.0.0.0", path: str = env.DEFAULT_EVENTS_PATH) -> ThreadingHTTPServer:
+    """An HTTP server (one thread per request) that hands POSTs on `path` to the app.
+
+    Bolt's own `app.start()` serves one request at a time; this one acks bursts in parallel.
+    GET /health answers 200 for load balancers. Call `.serve_forever()`; `port=0` picks a free one.
+    """
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            log.debug("http: " + format, *args)
+
+        def do_GET(self) -> None:
+            self._reply(200 if self.path == "/health" else 404, {}, "ok" if self.path == "/health" else "")
+
+        def do_POST(self) -> None:
+            request_path, _, query = self.path.partition("?")
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length).decode("utf-8") if length else ""
+            if request_path != path:
+                self._reply(404, {}, "")
+                return
+            resp = app.dispatch(BoltRequest(body=body, query=query, headers={k: v for k, v in self.headers.items()}))
+            self._reply(resp.status, resp.headers, resp.body)
+
+        def _reply(self, status: int, headers: dict[str, Any], body: str) -> None:
+            data = (body or "").encode("utf-8")
+            self.send_response(status)
+            for name, values in headers.items():
+                if name.lower() == "content-length":
+                    continue
+                for value in values if isinstance(values, (list, tuple)) else [values]:
+                    self.send_header(name, value)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+    server = ThreadingHTTPServer((host, port), Handler)
+    server.daemon_threads = True
+    return server
+
+
+def socket_mode_handler(app: App, app_token: str | None = None) -> "SocketModeHandler":
+    """Socket Mode over slack_sdk's built-in client; apps.connections.open goes to the app's base_url."""
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+    token = app_token or env.SLACK_APP_TOKEN
+    if not token:
+        raise ConfigError("SLACK_APP_TOKEN is not set: Socket Mode needs an app-level token (xapp-…)")
+    return SocketModeHandler(app, app_token=token, web_client=app.client)
+
+
+def run(desk: NewsDesk, *, port: int | None = None, host: str = "0.0.0.0", socket_mode: bool | None = None) -> None:
+    """Serve until interrupted: Socket Mode when SLACK_APP_TOKEN is set (or asked for), else HTTP."""
+    use_socket = bool(env.SLACK_APP_TOKEN) if socket_mode is None else socket_mode
+    try:
+        desk.warm_up()
+    except EmptyIndexError:
+        log.warning("the news index is empty: the bot will say so until you run `newsbot ingest`")
+    app = build_app(desk, socket_mode=use_socket)
+    if use_socket:
+        log.info("newsbot is listening to Slack in Socket Mode (%s)", env.SLACK_API_URL)
+        socket_mode_handler(app).start()
+        return
+    server = serve_http(app, port or env.PORT, host)
+    log.info("newsbot is listening for Slack events on http://%s:%d%s", host, server.server_port, env.DEFAULT_EVENTS_PATH)
+    try:
+        server.serve_forever(poll_interval=0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()

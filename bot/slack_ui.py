@@ -1,0 +1,161 @@
+"""Block Kit builders: data in, message dicts (`text` + `blocks`) out. No Slack calls here.
+
+Every message carries a plain `text` fallback (notifications, screen readers, old clients), and every
+piece of text from an article or a user is escaped (see `bot.mrkdwn`). Slack's limits decide the
+shapes: a section holds 3,000 characters, a message 50 blocks.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from bot import messages
+from bot.mrkdwn import escape, link, to_mrkdwn
+from retrieval import Answer, Citation
+
+SECTION_LIMIT = 3000  # characters of mrkdwn in one section block
+BLOCKS_PER_MESSAGE = 50
+MESSAGE_CHARS = 12_000  # text per message we allow ourselves (Slack truncates near 40,000)
+FALLBACK_CHARS = 3000  # the `text` fallback of one message
+BUTTON_VALUE_LIMIT = 2000
+
+FEEDBACK_BLOCK_ID = "newsbot_feedback"
+FEEDBACK_UP = "newsbot_feedback_up"
+FEEDBACK_DOWN = "newsbot_feedback_down"
+
+Message = dict[str, Any]
+
+
+def _section(mrkdwn: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": mrkdwn}}
+
+
+def _context(*mrkdwn: str) -> dict[str, Any]:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": t[:SECTION_LIMIT]} for t in mrkdwn]}
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def split_text(text: str, limit: int = SECTION_LIMIT) -> list[str]:
+    """Cut mrkdwn into pieces of at most `limit` characters: at paragraphs, lines or spaces, never
+    inside a `<url|label>` link or an `&amp;` entity."""
+    pieces: list[str] = []
+    while len(text) > limit:
+        window = text[:limit]
+        cut = max(window.rfind("\n\n"), -1)
+        if cut < limit // 2:
+            cut = window.rfind("\n")
+        if cut < limit // 2:
+            cut = window.rfind(" ")
+        if cut < limit // 2:
+            cut = limit
+        head = text[:cut]
+        opened, entity = head.rfind("<"), head.rfind("&")
+        if opened > head.rfind(">"):
+            cut = opened if opened > 0 else cut
+        elif entity > head.rfind(";") and cut - entity < 8:
+            cut = entity if entity > 0 else cut
+        pieces.append(text[:cut].rstrip())
+        text = text[cut:].lstrip()
+    if text.strip() or not pieces:
+        pieces.append(text)
+    return pieces
+
+
+def source_line(c: Citation) -> str:
+    """`[n] outlet · date · <url|title>`: one context line per cited source."""
+    outlet = escape(c.source or "unknown outlet")
+    date = c.published.isoformat() if c.published else "undated"
+    title = link(c.url, c.title or c.url) if c.url.startswith(("http://", "https://")) else escape(c.title)
+    return f"[{c.n}] {outlet} · {date} · {title}"
+
+
+def feedback_value(question: str) -> str:
+    """What a 👍/👎 click carries back: the question, cut to fit Slack's 2,000-character value."""
+    question = question[:1500]
+    while True:
+        value = json.dumps({"q": question}, ensure_ascii=False)
+        if len(value) <= BUTTON_VALUE_LIMIT:
+            return value
+        question = question[: len(question) * 3 // 4]
+
+
+def feedback_block(question: str) -> dict[str, Any]:
+    value = feedback_value(question)
+    return {
+        "type": "actions",
+        "block_id": FEEDBACK_BLOCK_ID,
+        "elements": [
+            {"type": "button", "action_id": FEEDBACK_UP, "text": {"type": "plain_text", "text": "👍", "emoji": True}, "value": value},
+            {"type": "button", "action_id": FEEDBACK_DOWN, "text": {"type": "plain_text", "text": "👎", "emoji": True}, "value": value},
+        ],
+    }
+
+
+def placeholder_message() -> Message:
+    return {"text": messages.PLACEHOLDER, "blocks": [_section(messages.PLACEHOLDER)]}
+
+
+def streaming_message(partial: str) -> Message:
+    """The answer so far, while it is being written: one section, the tail if it is long."""
+    body = to_mrkdwn(partial.strip()) or messages.PLACEHOLDER
+    if len(body) + len(messages.STREAMING_SUFFIX) > SECTION_LIMIT:
+        body = split_text(body, SECTION_LIMIT - len(messages.STREAMING_SUFFIX))[0]
+    body += messages.STREAMING_SUFFIX
+    return {"text": _clip(body, FALLBACK_CHARS), "blocks": [_section(body)]}
+
+
+def notice_message(text: str) -> Message:
+    """A short message of our own (apology, empty index): already-safe text, no buttons."""
+    return {"text": text, "blocks": [_section(text)]}
+
+
+def answer_messages(answer: Answer, *, asked_by: str | None = None) -> list[Message]:
+    """The final answer as one or more messages: text sections, a context line per cited source, and
+    👍/👎 buttons on the last one. The first message replaces the placeholder; the rest follow it."""
+    urls = {c.n: c.url for c in answer.citations}
+    body = to_mrkdwn(answer.text.strip(), urls)
+    blocks: list[dict[str, Any]] = []
+    if asked_by:
+        blocks.append(_context(messages.SLASH_ASKED.format(user=asked_by, question=escape(answer.question))))
+    blocks += [_section(piece) for piece in split_text(body)]
+    if answer.citations:
+        blocks.append({"type": "divider"})
+        blocks += [_context(source_line(c)) for c in answer.citations]
+    blocks.append(feedback_block(answer.question))
+    return _pack(blocks, fallback=body, citations=answer.citations)
+
+
+def _block_chars(block: dict[str, Any]) -> int:
+    if block["type"] == "section":
+        return len(block["text"]["text"])
+    if block["type"] == "context":
+        return sum(len(e["text"]) for e in block["elements"])
+    return 0
+
+
+def _pack(blocks: list[dict[str, Any]], *, fallback: str, citations: list[Citation]) -> list[Message]:
+    """Group blocks into messages under the block and size limits, each with a `text` fallback."""
+    groups: list[list[dict[str, Any]]] = [[]]
+    size = 0
+    for block in blocks:
+        chars = _block_chars(block)
+        if groups[-1] and (len(groups[-1]) >= BLOCKS_PER_MESSAGE or size + chars > MESSAGE_CHARS):
+            groups.append([])
+            size = 0
+        groups[-1].append(block)
+        size += chars
+    out: list[Message] = []
+    for i, group in enumerate(groups):
+        sections = [b["text"]["text"] for b in group if b["type"] == "section"]
+        if sections:
+            text = "\n\n".join(sections)
+        elif i == 0:
+            text = fallback
+        else:
+            text = f"{messages.SOURCES_TITLE}: " + "; ".join(source_line(c) for c in citations)
+        out.append({"text": _clip(text, FALLBACK_CHARS), "blocks": group})
+    return out

@@ -1,0 +1,155 @@
+"""Fixtures for the Slack bot: a real NewsDesk (real embedder, corpus/ plus a test article full of
+pings), a fake Slack Web API on 127.0.0.1, and the app served over real HTTP or Socket Mode."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.bot.mock_slack_api import BOT_USER_ID, TEAM_ID, MockSlackAPI, MockSocketModeServer
+
+SIGNING_SECRET = "test-signing-secret"
+PING_ARTICLE = {
+    "url": "https://example.org/news/lakeside-lantern-festival",
+    "source": "Lakeside <!here> Gazette",
+    "title": "Lakeside lantern festival <!everyone> draws record crowds",
+    "published": "2024-05-02",
+    "text": (
+        "The Lakeside lantern festival drew a record crowd of forty thousand visitors <!channel> on Saturday night. "
+        "Organisers said the lantern festival crowd <@U0ADMIN> was the largest since the festival began in 1998. "
+        "The festival committee <#C0GENERAL|general> thanked volunteers & police <b>for keeping</b> the lantern crowds safe. "
+        "Lanterns were released over Lakeside harbour at midnight <!subteam^S123> as the record crowd watched."
+    ),
+}
+PINGS = ("<!channel>", "<!here>", "<!everyone>", "<@U0ADMIN>", "<#C0GENERAL", "<b>", "<!subteam")
+
+
+@pytest.fixture(autouse=True)
+def slack_test_env(isolated_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Answers come from the extractive path, whatever LLM backend exists; no real Slack settings leak in."""
+    monkeypatch.setenv("NEWSBOT_LLM", "extractive")
+    for name in ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "SLACK_API_URL"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(scope="session")
+def slack_desk(corpus_home: Path, tmp_path_factory: pytest.TempPathFactory, real_embedder):  # type: ignore[no-untyped-def]
+    """corpus/ plus the ping article, ingested once with the real embedder; answering only reads it."""
+    from retrieval import NewsDesk, Settings
+
+    home = tmp_path_factory.mktemp("slack-home") / "home"
+    shutil.copytree(corpus_home, home)
+    articles = home.parent / "ping_article.jsonl"
+    articles.write_text(json.dumps(PING_ARTICLE) + "\n", encoding="utf-8")
+    desk = NewsDesk(Settings(home=home), real_embedder)
+    report = desk.ingest([articles])
+    assert report.ok and report.new == 1, report
+    desk.warm_up()
+    return desk
+
+
+@pytest.fixture
+def slack_api() -> Iterator[MockSlackAPI]:
+    with MockSlackAPI() as api:
+        yield api
+
+
+@dataclass
+class Reply:
+    status: int
+    body: str
+    seconds: float
+
+
+class HttpBot:
+    """The app served on 127.0.0.1 and a client that signs what it sends like Slack does."""
+
+    def __init__(self, app: Any, server: Any, api: MockSlackAPI, feedback: Any, listeners: Any = None) -> None:
+        self.app, self.server, self.api, self.feedback = app, server, api, feedback
+        self.url = f"http://127.0.0.1:{server.server_port}/slack/events"
+
+    def post(self, body: str, content_type: str, *, headers: dict[str, str] | None = None,
+             secret: str | None = SIGNING_SECRET, timestamp: int | None = None, sign: bool = True) -> Reply:
+        from slack_sdk.signature import SignatureVerifier
+
+        h = {"Content-Type": content_type}
+        if sign:
+            ts = str(timestamp if timestamp is not None else int(time.time()))
+            h["X-Slack-Request-Timestamp"] = ts
+            h["X-Slack-Signature"] = SignatureVerifier(secret or "").generate_signature(timestamp=ts, body=body)
+        h.update(headers or {})
+        req = urllib.request.Request(self.url, data=body.encode(), headers=h, method="POST")
+        started = time.monotonic()
+        try:
+            with urllib.request.urlopen(req, timeout=10) as resp:
+                return Reply(resp.status, resp.read().decode(), time.monotonic() - started)
+        except urllib.error.HTTPError as e:
+            return Reply(e.code, e.read().decode(), time.monotonic() - started)
+
+    def event(self, event: dict[str, Any], *, event_id: str | None = None, **kw: Any) -> Reply:
+        return self.post(json.dumps(event_payload(event, event_id)), "application/json", **kw)
+
+    def command(self, **fields: str) -> Reply:
+        return self.post(urllib.parse.urlencode(fields), "application/x-www-form-urlencoded")
+
+    def action(self, payload: dict[str, Any]) -> Reply:
+        return self.post(urllib.parse.urlencode({"payload": json.dumps(payload)}), "application/x-www-form-urlencoded")
+
+
+def event_payload(event: dict[str, Any], event_id: str | None = None) -> dict[str, Any]:
+    return {
+        "token": "legacy", "team_id": TEAM_ID, "api_app_id": "A0NEWSBOT", "type": "event_callback",
+        "event": event, "event_id": event_id or f"Ev{uuid.uuid4().hex[:10]}", "event_time": int(time.time()),
+        "authorizations": [{"team_id": TEAM_ID, "user_id": BOT_USER_ID, "is_bot": True}],
+    }
+
+
+def mention(api: MockSlackAPI, text: str, channel: str = "C0NEWS", user: str = "U0ALICE", **extra: Any) -> dict[str, Any]:
+    """An app_mention event for a message that the fake API also knows (for conversations.replies)."""
+    message = api.seed(channel, user=user, text=f"<@{BOT_USER_ID}> {text}", **extra)
+    return {"type": "app_mention", "channel": channel, "event_ts": message["ts"], **message}
+
+
+@pytest.fixture
+def http_bot(slack_api: MockSlackAPI, slack_desk: Any, tmp_path: Path) -> Iterator[HttpBot]:
+    from bot.feedback import FeedbackStore
+    from bot.slack_app import build_app, serve_http
+
+    feedback = FeedbackStore(tmp_path / "feedback.sqlite3")
+    app = build_app(slack_desk, token="xoxb-test", signing_secret=SIGNING_SECRET, api_url=slack_api.url, feedback=feedback)
+    server = serve_http(app, port=0, host="127.0.0.1")
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    yield HttpBot(app, server, slack_api, feedback)
+    server.shutdown()
+    server.server_close()
+    app.listener_runner.listener_executor.shutdown(wait=True)  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def socket_bot(slack_api: MockSlackAPI, slack_desk: Any, tmp_path: Path) -> Iterator[tuple[Any, MockSocketModeServer]]:
+    from bot.feedback import FeedbackStore
+    from bot.slack_app import build_app, socket_mode_handler
+
+    ws = MockSocketModeServer().start()
+    slack_api.socket_url = ws.url
+    app = build_app(slack_desk, token="xoxb-test", api_url=slack_api.url, socket_mode=True,
+                    feedback=FeedbackStore(tmp_path / "feedback.sqlite3"))
+    handler = socket_mode_handler(app, app_token="xapp-test")
+    handler.connect()
+    ws.wait_connected()
+    yield handler, ws
+    handler.close()
+    ws.stop()

@@ -1,0 +1,161 @@
+"""Ingest is idempotent, replaces changed articles, stores a text once, and survives SIGKILL."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+from retrieval import NewsDesk, Settings
+from retrieval.chunking import chunk_article, split_sentences
+from retrieval.loaders import make_article
+
+from tests.conftest import ROOT
+
+WORDS = "alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike november".split()
+
+
+def story(i: int, sentences: int = 12) -> str:
+    """A distinct, sentence-rich text for article i."""
+    return " ".join(
+        f"Report {i} sentence {j} mentions {WORDS[(i + j) % len(WORDS)]} and {WORDS[(i * j) % len(WORDS)]}."
+        for j in range(sentences)
+    )
+
+
+def write_jsonl(path: Path, records: list[dict]) -> Path:  # type: ignore[type-arg]
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    return path
+
+
+def record(i: int, **changes: object) -> dict:  # type: ignore[type-arg]
+    r = {"url": f"https://news.example/{i}", "source": "Example News", "title": f"Story {i}",
+         "authors": [], "published": f"2025/01/{1 + i % 28:02d}", "text": story(i)}
+    r.update(changes)
+    return r
+
+
+def all_chunks(desk: NewsDesk) -> list:  # type: ignore[type-arg]
+    return list(desk.store.scan())
+
+
+def test_reingest_adds_nothing_and_embeds_nothing(make_desk, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    desk = make_desk(chunk_tokens=40)
+    data = write_jsonl(tmp_path / "a.jsonl", [record(i) for i in range(5)])
+    first = desk.ingest([data])
+    assert (first.new, first.unchanged, first.failed) == (5, 0, [])
+    before = sorted(c.id for c in all_chunks(desk))
+    second = desk.ingest([data])
+    assert (second.new, second.updated, second.unchanged, second.chunks) == (0, 0, 5, 0)
+    assert sorted(c.id for c in all_chunks(desk)) == before
+
+
+def test_changed_article_replaces_its_old_chunks(make_desk, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    desk = make_desk(chunk_tokens=40)
+    desk.ingest([write_jsonl(tmp_path / "a.jsonl", [record(1), record(2)])])
+    old = {c.meta["content_hash"] for c in all_chunks(desk) if c.meta["url"].endswith("/1")}
+    edited = story(1) + " A correction was appended later."
+    report = desk.ingest([write_jsonl(tmp_path / "b.jsonl", [record(1, text=edited), record(2)])])
+    assert (report.new, report.updated, report.unchanged) == (0, 1, 1)
+    chunks = [c for c in all_chunks(desk) if c.meta["url"].endswith("/1")]
+    versions = {c.meta["content_hash"] for c in chunks}
+    assert len(versions) == 1 and versions != old and len(old) == 1  # only the new version is left
+    assert desk.article_text(chunks[0].article_id).endswith("A correction was appended later.")
+
+
+def test_same_text_under_two_urls_is_stored_once(make_desk, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    desk = make_desk()
+    report = desk.ingest([write_jsonl(tmp_path / "a.jsonl", [record(1), record(1, url="https://mirror.example/1")])])
+    assert (report.new, report.duplicates) == (1, 1)
+    assert len({c.article_id for c in all_chunks(desk)}) == 1
+
+
+def test_failures_are_reported_and_the_rest_is_stored(make_desk, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    desk = make_desk()
+    (tmp_path / "in").mkdir()
+    write_jsonl(tmp_path / "in" / "a.jsonl", [record(1)])
+    (tmp_path / "in" / "bad.json").write_text("{oops")
+    report = desk.ingest([tmp_path / "in"])
+    assert report.new == 1 and [Path(n).name for n, _ in report.failed] == ["bad.json"]
+    assert not report.ok
+
+
+def test_every_chunk_carries_its_article_fields(make_desk, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    desk = make_desk(chunk_tokens=40)
+    desk.ingest([write_jsonl(tmp_path / "a.jsonl", [record(3)])])
+    chunks = all_chunks(desk)
+    assert len(chunks) > 1
+    for c in chunks:
+        assert c.meta["title"] == "Story 3" and c.meta["source"] == "Example News"
+        assert c.meta["url"] == "https://news.example/3" and c.meta["published"] == "2025-01-04"
+        assert c.meta["published_ts"] == 1735948800 and c.meta["n_chunks"] == len(chunks)
+
+
+def test_chunks_end_on_sentences_and_fit_the_model_window(real_embedder) -> None:  # type: ignore[no-untyped-def]
+    long_sentence = "word " * 400 + "end."
+    article = make_article(body=story(7, 60) + " " + long_sentence, title="T")
+    chunks = chunk_article(article, real_embedder.count_tokens, 200)
+    counts = real_embedder.count_tokens([c.text for c in chunks])
+    assert max(counts) <= 200
+    sentences = set(split_sentences(article.body))
+    for c in chunks[:-3]:  # before the overlong sentence, every chunk is whole sentences
+        assert all(s in sentences for s in split_sentences(c.text))
+    assert " ".join(c.text for c in chunks).split() == article.body.split()  # nothing lost
+
+
+def test_sigkill_midway_then_rerun_ends_consistent(tmp_path: Path) -> None:
+    """Kill a real ingest after its first stored batch; the rerun completes it exactly once."""
+    data = write_jsonl(tmp_path / "a.jsonl", [record(i, text=story(i, 30)) for i in range(40)])
+    env = dict(os.environ, NEWSBOT_HOME=str(tmp_path / "home"), NEWSBOT_INGEST_BATCH="16", NEWSBOT_CHUNK_TOKENS="60")
+    cmd = [sys.executable, "-m", "bot.cli", "ingest", "--progress", str(data)]
+    proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
+    assert proc.stderr is not None
+    seen = b""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        seen += os.read(proc.stderr.fileno(), 4096)
+        counts = [int(x) for x in __import__("re").findall(rb"chunks=(\d+)", seen)]
+        if counts and counts[-1] >= 16:
+            break
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert counts and counts[-1] >= 16, seen[-500:]
+
+    rerun = subprocess.run(cmd[:-2] + ["--json", str(data)], env=env, cwd=ROOT, capture_output=True, text=True)
+    assert rerun.returncode == 0, rerun.stderr
+    summary = json.loads(rerun.stdout)
+    assert summary["new"] + summary["unchanged"] + summary["updated"] == 40 and summary["unchanged"] >= 1
+
+    desk = NewsDesk(Settings(home=tmp_path / "home"))
+    chunks = all_chunks(desk)
+    per_article = Counter(c.article_id for c in chunks)
+    assert len(per_article) == 40
+    for c in chunks:
+        assert per_article[c.article_id] == c.meta["n_chunks"]  # complete, no duplicates
+    assert len({(c.article_id, c.index) for c in chunks}) == len(chunks)
+
+
+def test_only_leads_are_embedded_and_the_rest_is_searched_lexically(make_desk, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    desk = make_desk(chunk_tokens=40, dense_chunks=2)
+    text = story(5, 40) + " The zebra quartet played last."
+    report = desk.ingest([write_jsonl(tmp_path / "a.jsonl", [record(5, text=text)])])
+    chunks = sorted(all_chunks(desk), key=lambda c: c.index)
+    assert report.embedded == 2 and report.chunks == len(chunks) > 2
+    assert [c.meta["dense"] for c in chunks] == [True, True] + [False] * (len(chunks) - 2)
+    dense_hits = desk.store.dense(desk.embedder.embed("zebra quartet"), 50)
+    assert {c.index for c in dense_hits} == {0, 1}
+    result = desk.search("zebra quartet")
+    (zebra,) = [p for p in result.articles[0].passages if "zebra quartet" in p.text]
+    assert zebra.lexical and zebra.dense is None  # found by BM25 alone
+
+
+def test_changing_the_chunking_re_embeds_everything(make_desk, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    data = write_jsonl(tmp_path / "a.jsonl", [record(1)])
+    assert make_desk(chunk_tokens=40).ingest([data]).new == 1
+    again = make_desk(chunk_tokens=80).ingest([data])
+    assert again.updated == 1 and again.unchanged == 0

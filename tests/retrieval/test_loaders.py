@@ -1,0 +1,167 @@
+"""Each format → Article, and each kind of bad input → a failure that names it, the rest read."""
+
+from __future__ import annotations
+
+import datetime as dt
+import http.server
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from retrieval.loaders import load
+from retrieval.types import Article
+
+from tests.conftest import CORPUS
+
+BODY = (
+    "The city council approved a new budget on Tuesday. It adds money for parks and libraries. "
+    "Critics said the plan ignores road repairs. The mayor will sign it next week."
+)
+
+
+def articles(inputs: list) -> list[Article]:  # type: ignore[type-arg]
+    return [a for a in load(inputs) if isinstance(a, Article)]
+
+
+def failures(inputs: list) -> list[tuple[str, str]]:  # type: ignore[type-arg]
+    return [f for f in load(inputs) if isinstance(f, tuple)]
+
+
+def test_seed_format_reads_the_date_header_and_body() -> None:
+    (seed,) = articles([CORPUS / "000_ff46239a7c5f29a8.txt"])
+    assert seed.published == dt.date(2021, 12, 20)
+    assert seed.body.startswith("Prime Minister Narendra Modi on Monday")
+    assert "date 2021" not in seed.body
+    assert seed.title.startswith("Prime Minister Narendra Modi")  # derived from the text
+
+
+def test_markdown_with_front_matter(tmp_path: Path) -> None:
+    f = tmp_path / "budget.md"
+    f.write_text(
+        "---\ntitle: Council passes budget\nsource: City Times\nurl: https://example.org/budget\n"
+        "published: 2024-03-05T10:00:00Z\nauthors: [Ann Lee, Bo Chen]\n---\n" + BODY
+    )
+    (a,) = articles([f])
+    assert (a.title, a.source, a.url, a.published) == (
+        "Council passes budget", "City Times", "https://example.org/budget", dt.date(2024, 3, 5)
+    )
+    assert a.authors == ("Ann Lee", "Bo Chen")
+    assert a.body == BODY
+
+
+def test_plain_text_takes_a_heading_as_title(tmp_path: Path) -> None:
+    f = tmp_path / "note.txt"
+    f.write_text("# Council passes budget\n\n" + BODY)
+    (a,) = articles([f])
+    assert a.title == "Council passes budget" and a.published is None
+
+
+def test_jsonl_records_in_the_shared_format_and_a_bad_line(tmp_path: Path) -> None:
+    good = {"url": "https://www.usatoday.com/x", "source": "www.usatoday.com", "title": "T1",
+            "authors": ["A"], "published": "2025/04/11", "text": BODY}
+    undated = dict(good, url="https://www.cnn.com/y", title="T2", published="", text=BODY + " More.")
+    f = tmp_path / "a.jsonl"
+    f.write_text(json.dumps(good) + "\n{not json\n" + json.dumps(undated) + "\n" + json.dumps({"title": "no text"}) + "\n")
+    got = list(load([f]))
+    assert [a.title for a in got if isinstance(a, Article)] == ["T1", "T2"]
+    assert got[0].published == dt.date(2025, 4, 11) and got[2].published is None  # type: ignore[union-attr]
+    bad = [f for f in got if isinstance(f, tuple)]
+    assert bad == [(f"{f}:2", bad[0][1]), (f"{f}:4", "no article text")]
+    assert "invalid JSON" in bad[0][1]
+
+
+def test_json_list_and_iso_dates(tmp_path: Path) -> None:
+    f = tmp_path / "a.json"
+    f.write_text(json.dumps([{"title": "A", "text": BODY, "published": "2025-01-02T03:04:05+00:00"}]))
+    (a,) = articles([f])
+    assert a.published == dt.date(2025, 1, 2)
+
+
+HTML = """<!doctype html><html><head><title>Council passes budget | City Times</title>
+<meta property="og:site_name" content="City Times">
+<meta name="date" content="2024-03-05"></head>
+<body><nav>Home | Sports | Weather</nav><article><h1>Council passes budget</h1>
+<p>{body}</p><p>The vote was seven to two after a long debate about spending priorities for the coming year.</p>
+</article><footer>Copyright City Times</footer></body></html>""".format(body=BODY)
+
+
+def test_html_main_text_is_extracted(tmp_path: Path) -> None:
+    f = tmp_path / "page.html"
+    f.write_text(HTML)
+    (a,) = articles([f])
+    assert "new budget" in a.body and "Copyright" not in a.body and "Sports" not in a.body
+    assert "Council passes budget" in a.title
+    assert a.published == dt.date(2024, 3, 5)
+
+
+RSS = """<?xml version="1.0"?><rss version="2.0"><channel><title>City Times</title>
+<item><title>Council passes budget</title><link>{link}</link>
+<pubDate>Tue, 05 Mar 2024 10:00:00 GMT</pubDate><description>Short summary.</description></item>
+<item><title>Full story in feed</title><link>https://example.org/full</link>
+<pubDate>Wed, 06 Mar 2024 10:00:00 GMT</pubDate><description>{long}</description></item>
+</channel></rss>"""
+
+
+@pytest.fixture
+def web(tmp_path: Path) -> Iterator[str]:
+    """A static web server on 127.0.0.1 serving tmp_path/www."""
+    root = tmp_path / "www"
+    root.mkdir()
+    handler = lambda *a, **kw: http.server.SimpleHTTPRequestHandler(*a, directory=str(root), **kw)  # noqa: E731
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def test_feed_from_url_fetches_linked_pages_when_it_carries_only_summaries(web: str, tmp_path: Path) -> None:
+    www = tmp_path / "www"
+    (www / "budget.html").write_text(HTML)
+    (www / "feed.xml").write_text(RSS.format(link=f"{web}/budget.html", long=("Long text. " * 60).strip()))
+    got = articles([f"{web}/feed.xml"])
+    assert [a.title for a in got] == ["Council passes budget", "Full story in feed"]
+    assert "new budget" in got[0].body  # fetched from the linked page, not the summary
+    assert got[0].source == "City Times" and got[0].published == dt.date(2024, 3, 5)
+
+
+def test_atom_feed_file(tmp_path: Path) -> None:
+    f = tmp_path / "feed.atom"
+    f.write_text(
+        '<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom"><title>Wire</title>'
+        '<entry><title>Budget</title><link href="https://example.invalid/a"/><updated>2024-03-05T00:00:00Z</updated>'
+        f"<content type=\"html\">&lt;p&gt;{(BODY + ' ') * 4}&lt;/p&gt;</content></entry></feed>"
+    )
+    (a,) = articles([f])
+    assert a.title == "Budget" and a.source == "Wire" and "<p>" not in a.body
+
+
+def test_bad_inputs_are_named_with_a_reason_and_the_rest_is_read(tmp_path: Path, web: str) -> None:
+    (tmp_path / "empty.txt").write_text("")
+    (tmp_path / "binary.txt").write_bytes(b"\x00\x01\x02PNG\x00" * 50)
+    (tmp_path / "latin1.txt").write_bytes("Café au lait, déjà vu. ".encode("latin-1") * 5)
+    (tmp_path / "broken.json").write_text('{"title": "x", "text": ')
+    (tmp_path / "broken.rss").write_text("<rss><channel><item>")
+    (tmp_path / "good.md").write_text("# Good\n\n" + BODY)
+    got = list(load([tmp_path, tmp_path / "missing.txt", f"{web}/nothing-here.xml", "http://127.0.0.1:9/feed"]))
+    good = [a for a in got if isinstance(a, Article)]
+    reasons = {Path(name).name if not name.startswith("http") else name: why for name, why in (f for f in got if isinstance(f, tuple))}
+    assert [a.title for a in good] == ["Good"]
+    assert reasons["empty.txt"] == "empty file"
+    assert "binary" in reasons["binary.txt"]
+    assert "UTF-8" in reasons["latin1.txt"]
+    assert "invalid JSON" in reasons["broken.json"]
+    assert "feed" in reasons["broken.rss"]
+    assert reasons["missing.txt"] == "no such file or folder"
+    assert "HTTP 404" in reasons[f"{web}/nothing-here.xml"]
+    assert "cannot fetch" in reasons["http://127.0.0.1:9/feed"]
+
+
+def test_same_url_gives_same_id_and_tracking_parameters_do_not_matter() -> None:
+    from retrieval.loaders import make_article
+
+    a = make_article(body=BODY, url="https://Example.org/story/?utm_source=x#top")
+    b = make_article(body=BODY + " Updated.", url="https://example.org/story")
+    assert a.id == b.id and a.content_hash != b.content_hash

@@ -1,0 +1,84 @@
+"""Hybrid search with the real embedder: both halves matter, filters are hard, dates are a boost."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import pytest
+
+from retrieval import NewsDesk, Settings
+
+ARTICLES = [
+    ("rates", "Reserve Bank lifts rates", "Daily Ledger", "2024-05-02",
+     "The central bank raised its benchmark interest rate by half a percentage point on Thursday. "
+     "Officials said inflation had stayed too high for too long."),
+    ("drug", "New compound in trials", "Health Wire", "2024-05-03",
+     "Researchers began testing Zyxoprine in a small group of volunteers. The trial will run for a year."),
+    ("flood", "River floods farmland", "Daily Ledger", "2024-04-01",
+     "Heavy rain pushed the river over its banks and flooded thousands of acres of farmland."),
+    ("match", "Local team wins final", "Sports Desk", "2024-03-15",
+     "The home side scored twice in extra time to win the cup final in front of a record crowd."),
+    ("rocket-old", "Rocket launch delayed", "Space Post", "2023-01-10",
+     "The rocket launch was delayed again because of strong winds at the launch site."),
+    ("rocket-new", "Rocket launch delayed", "Space Post", "2024-05-20",
+     "The rocket launch was delayed again because of strong winds at the launch site today."),
+]
+
+
+@pytest.fixture(scope="module")
+def desk(tmp_path_factory: pytest.TempPathFactory, real_embedder) -> NewsDesk:  # type: ignore[no-untyped-def]
+    home = tmp_path_factory.mktemp("search-home")
+    data = home / "articles.jsonl"
+    data.write_text("".join(
+        json.dumps({"url": f"https://news.example/{key}", "title": title, "source": source, "published": date, "text": text}) + "\n"
+        for key, title, source, date, text in ARTICLES
+    ))
+    desk = NewsDesk(Settings(home=home), real_embedder)
+    assert desk.ingest([data]).new == len(ARTICLES)
+    return desk
+
+
+def urls(result) -> list[str]:  # type: ignore[no-untyped-def]
+    return [a.url.rsplit("/", 1)[1] for a in result.articles]
+
+
+def test_paraphrase_only_match_is_found_by_the_dense_half(desk: NewsDesk) -> None:
+    query = "monetary authority increases borrowing costs"
+    assert not [h for h in desk.lexical().search(query, 10)]  # no shared word: BM25 alone finds nothing
+    assert urls(desk.search(query))[0] == "rates"
+
+
+def test_keyword_only_match_is_found_by_the_lexical_half(desk: NewsDesk) -> None:
+    lexical = desk.lexical().search("Zyxoprine", 10)
+    assert lexical and lexical[0].chunk_id.startswith(desk.search("Zyxoprine").articles[0].article_id)
+    assert urls(desk.search("Zyxoprine"))[0] == "drug"
+
+
+def test_date_range_and_source_filters_are_hard(desk: NewsDesk) -> None:
+    window = desk.search("news", 10, since=dt.date(2024, 4, 1), until=dt.date(2024, 5, 2))
+    assert set(urls(window)) == {"rates", "flood"}
+    ledger = desk.search("interest rates", 10, sources=["daily ledger"])
+    assert set(urls(ledger)) <= {"rates", "flood"} and urls(ledger)[0] == "rates"
+
+
+def test_recent_articles_win_ties(desk: NewsDesk) -> None:
+    query = "rocket launch delayed by wind"
+    assert urls(desk.search(query, 2, as_of=dt.date(2024, 5, 25)))[0] == "rocket-new"
+    assert urls(desk.search(query, 2, as_of=dt.date(2023, 1, 15)))[0] == "rocket-old"
+
+
+def test_results_are_grouped_per_article_with_their_passages(desk: NewsDesk) -> None:
+    result = desk.search("rain flooded farmland", 3)
+    assert len({a.article_id for a in result.articles}) == len(result.articles)
+    top = result.articles[0]
+    assert top.title == "River floods farmland" and top.passages and "farmland" in top.passages[0].text
+    assert 0.0 < result.top_similarity <= 1.0
+
+
+def test_nothing_ingested_is_a_clear_error(tmp_path: Path, real_embedder) -> None:  # type: ignore[no-untyped-def]
+    from retrieval import EmptyIndexError
+
+    with pytest.raises(EmptyIndexError, match="newsbot ingest"):
+        NewsDesk(Settings(home=tmp_path / "empty"), real_embedder).search("anything")

@@ -1,0 +1,63 @@
+"""The same ingest and answers against a real `chroma run` server on 127.0.0.1 (HttpClient)."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from retrieval import NewsDesk, Settings
+
+from tests.conftest import CORPUS
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def chroma_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    chroma = shutil.which("chroma") or str(Path(sys.executable).parent / "chroma")
+    port = free_port()
+    path = tmp_path_factory.mktemp("chroma-server")
+    log = (path / "server.log").open("w")
+    proc = subprocess.Popen([chroma, "run", "--path", str(path / "data"), "--host", "127.0.0.1", "--port", str(port)], stdout=log, stderr=log)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            urllib.request.urlopen(f"{url}/api/v2/heartbeat", timeout=1).read()
+            break
+        except OSError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                proc.kill()
+                pytest.fail(f"chroma run did not start: {(path / 'server.log').read_text()[-2000:]}")
+            time.sleep(0.2)
+    yield url
+    proc.terminate()
+    proc.wait(timeout=20)
+
+
+def test_ingest_search_and_answer_through_a_chroma_server(chroma_url: str, tmp_path: Path, real_embedder) -> None:  # type: ignore[no-untyped-def]
+    settings = Settings(home=tmp_path / "replica-1", chroma_url=chroma_url, collection="server_test")
+    desk = NewsDesk(settings, real_embedder)
+    first = desk.ingest([CORPUS])
+    assert first.new == 1 and first.ok
+    assert desk.ingest([CORPUS]).unchanged == 1  # idempotent against the server too
+    assert not (tmp_path / "replica-1" / "chroma").exists()  # nothing stored locally
+
+    # a second replica with its own home sees the same index, lexical half included
+    replica = NewsDesk(Settings(home=tmp_path / "replica-2", chroma_url=chroma_url, collection="server_test"), real_embedder)
+    assert replica.stats()["articles"] == 1
+    assert replica.lexical().search("fertilizers", 5)
+    answer = replica.answer("What did Modi and Putin discuss?")
+    assert not answer.abstained and answer.citations[0].published.isoformat() == "2021-12-20"  # type: ignore[union-attr]
