@@ -209,6 +209,40 @@ def chat(
     ctx.exit(run_guarded(lambda: run_chat(settings, Filters(since, until, sources, as_of))))
 
 
+@cli.command("eval")
+@click.option("--articles", type=click.Path(exists=True, dir_okay=False), required=True, help="Articles JSONL (url, source, title, authors, published, text).")
+@click.option("--questions", type=click.Path(exists=True, dir_okay=False), required=True, help="Questions JSONL (RealTime QA format).")
+@click.option("--mode", type=click.Choice(["retrieval", "answer"]), default="retrieval", show_default=True)
+@click.option("--limit", type=int, help="Only the first N answerable questions.")
+@click.option("--out", type=click.Path(file_okay=False), default="eval-out", show_default=True, help="Where the report, table, plot and per-question results go.")
+@click.pass_context
+def evaluate(ctx: click.Context, articles: str, questions: str, mode: str, limit: int | None, out: str) -> None:
+    """Score retrieval (and answers) on dated news questions, beside the web search's ranking."""
+    from pathlib import Path
+
+    from tqdm import tqdm
+
+    from retrieval import Settings
+    from retrieval.evaluation import Evaluation, markdown_table, write_outputs
+
+    settings = Settings.from_env(home=ctx.obj.get("home"))
+    evaluation = Evaluation(settings, Path(articles), Path(questions), Path(out), mode)
+    show = sys.stderr.isatty()
+    with tqdm(desc="index", unit=" articles", disable=not show, file=sys.stderr) as bar:
+        index = run_guarded(lambda: evaluation.ensure_index(lambda n, _chunks: bar.update(n - bar.n)))
+    click.echo("index: " + ("reused " if index.get("reused") else "built ") + str(evaluation.home), err=True)
+    with tqdm(desc="questions", unit=" q", disable=not show, file=sys.stderr) as bar:
+
+        def on_progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        report = run_guarded(lambda: evaluation.run(limit, progress=on_progress))
+    paths = write_outputs(report, Path(out))
+    click.echo(markdown_table(report))
+    click.echo("\n" + "  ".join(f"{kind}: {path}" for kind, path in paths.items()), err=True)
+
+
 def main() -> None:
     cli(obj={})
 

@@ -77,11 +77,11 @@ def supports_hyperlinks(stream: TextIO | None = None) -> bool:
     return vte.isdigit() and int(vte) >= 5000  # GNOME Terminal, Tilix, …
 
 
-def make_console(stream: TextIO | None = None) -> "Console":
+def make_console(stream: TextIO | None = None, *, force_terminal: bool | None = None) -> "Console":
     """A console that never re-styles text by guesswork (numbers, URLs): answers are data."""
     from rich.console import Console
 
-    return Console(file=stream, highlight=False, emoji=False, soft_wrap=False)
+    return Console(file=stream, force_terminal=force_terminal, highlight=False, emoji=False, soft_wrap=False)
 
 
 def _date(c: Citation) -> str:

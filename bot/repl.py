@@ -19,6 +19,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
+from rich.markup import escape
+
 from retrieval import Answer, EmptyIndexError, NewsbotError, NewsDesk, Settings, Turn
 
 from bot.render import StreamView, make_console, rich_source, rich_sources, supports_hyperlinks
@@ -276,6 +278,9 @@ class Repl:
             except Exception as e:  # one bad turn must not end the session
                 log.exception("chat turn failed")
                 self.console.print(f"[red]error:[/] {e}")
+        if self.job is not None and not self.job.finished.is_set():
+            self.job.cancel()
+            self.job.finished.wait(5)  # let a cancelled answer stop at its next piece before exit
         self.console.print("[dim]bye[/]")
         return 0
 
@@ -318,6 +323,9 @@ class Repl:
                         return
                     elif isinstance(event, Answer):
                         view.finish(event)
+                        searched = event.standalone_question
+                        if history and searched and searched.casefold() != " ".join(question.split()).casefold():
+                            self.console.print(f"[dim](follow-up searched as: {escape(searched)})[/]")
                         self.convo.add(question, event)
                         return
                     elif isinstance(event, EmptyIndexError):

@@ -111,9 +111,11 @@ def serve_http(app: App, port: int = env.PORT, host: str = "0.0.0.0", path: str 
             self.end_headers()
             self.wfile.write(data)
 
-    server = ThreadingHTTPServer((host, port), Handler)
-    server.daemon_threads = True
-    return server
+    class Server(ThreadingHTTPServer):
+        daemon_threads = True
+        request_queue_size = 128  # the default listen backlog of 5 resets bursts of events
+
+    return Server((host, port), Handler)
 
 
 def socket_mode_handler(app: App, app_token: str | None = None) -> "SocketModeHandler":
@@ -129,11 +131,11 @@ def socket_mode_handler(app: App, app_token: str | None = None) -> "SocketModeHa
 def run(desk: NewsDesk, *, port: int | None = None, host: str = "0.0.0.0", socket_mode: bool | None = None) -> None:
     """Serve until interrupted: Socket Mode when SLACK_APP_TOKEN is set (or asked for), else HTTP."""
     use_socket = bool(env.SLACK_APP_TOKEN) if socket_mode is None else socket_mode
+    app = build_app(desk, socket_mode=use_socket)  # settings and token are checked before the slow part
     try:
         desk.warm_up()
     except EmptyIndexError:
         log.warning("the news index is empty: the bot will say so until you run `newsbot ingest`")
-    app = build_app(desk, socket_mode=use_socket)
     if use_socket:
         log.info("newsbot is listening to Slack in Socket Mode (%s)", env.SLACK_API_URL)
         socket_mode_handler(app).start()

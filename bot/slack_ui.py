@@ -122,6 +122,9 @@ def answer_messages(answer: Answer, *, asked_by: str | None = None) -> list[Mess
     if asked_by:
         blocks.append(_context(messages.SLASH_ASKED.format(user=asked_by, question=escape(answer.question))))
     blocks += [_section(piece) for piece in split_text(body)]
+    notice = getattr(answer, "notice", "")  # e.g. "the LLM could not be loaded; quoting instead"
+    if notice:
+        blocks.append(_context(":information_source: " + escape(notice)))
     if answer.citations:
         blocks.append({"type": "divider"})
         blocks += [_context(source_line(c)) for c in answer.citations]

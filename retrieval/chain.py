@@ -100,7 +100,7 @@ def answer_messages(question: str, passages: Sequence[PromptPassage]) -> list[Ba
             date=p.hit.published.isoformat() if p.hit.published else "undated",
             title=_clean(p.hit.title) or "untitled",
         )
-        blocks.append(f"{header}\n{p.text}")
+        blocks.append(f"{header}\n{_clean(p.text)}")
     user = prompts.ANSWER_USER.format(
         passages="\n".join(blocks), question=_clean(question), not_found=prompts.NOT_FOUND
     )

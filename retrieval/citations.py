@@ -31,7 +31,7 @@ LEAK_NGRAM = 5  # a sentence sharing a run of this many words with the system pr
 _MARKER = re.compile(r"\[\s*(\d+(?:\s*[,;]\s*\d+)*)\s*\]")
 _MARKERS_AFTER_STOP = re.compile(r"([.!?])((?:\s*\[\s*\d+(?:\s*[,;]\s*\d+)*\s*\])+)")
 _META = re.compile(
-    r"\b(?:passages?|sources?|articles?|context|provided (?:text|information))\b.{0,40}\b"
+    r"\b(?:passages?|articles?|context|provided (?:text|information|sources))\b.{0,40}\b"
     r"(?:do(?:es)? not|don't|doesn't|did not|didn't|no)\b.{0,30}\b"
     r"(?:answer|contain|mention|say|provide|include|specify|information|details?)\b"
     r"|\b(?:there is|i have|i found) no information\b|\bnot (?:mentioned|specified|provided) in\b",

@@ -70,7 +70,7 @@ class Settings:
     min_relevance: float = DEFAULT_MIN_RELEVANCE
     llm: str = DEFAULT_LLM
     llm_model: str = ""  # a GGUF path or `repo_id:filename`; empty = the bundled model
-    llm_model_dir: Path | None = None  # where the bundled model is joined; default <home>/models
+    llm_model_dir: Path | None = None  # where the bundled model is joined; default the user cache dir
     llm_threads: int = 0  # 0 = every core
     llm_ctx: int = DEFAULT_LLM_CTX
     llm_max_tokens: int = DEFAULT_LLM_MAX_TOKENS
@@ -125,4 +125,7 @@ class Settings:
 
     @property
     def model_dir(self) -> Path:
-        return self.llm_model_dir or self.home / "models"
+        """Shared by every NEWSBOT_HOME of the user: the joined GGUF is 1.1 GB."""
+        from platformdirs import user_cache_dir
+
+        return self.llm_model_dir or Path(user_cache_dir("newsbot", appauthor=False)) / "models"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from typing import Any
 
 
@@ -20,13 +21,13 @@ class Article:
     published: dt.date | None = None
     origin: str = ""  # the file or URL it was read from, for messages
 
-    @property
+    @cached_property
     def content_hash(self) -> str:
         from retrieval.ids import content_hash
 
         return content_hash(self.title, self.source, self.url, self.published_iso, self.body)
 
-    @property
+    @cached_property
     def body_hash(self) -> str:
         from retrieval.ids import body_hash
 

@@ -25,6 +25,8 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for name in list(os.environ):
         if name.startswith("NEWSBOT_") and name != "NEWSBOT_HOME":
             monkeypatch.delenv(name)
+    # answers are extractive unless a test is about the LLM (those set NEWSBOT_LLM themselves)
+    monkeypatch.setenv("NEWSBOT_LLM", "extractive")
     monkeypatch.chdir(tmp_path)
     return home
 
@@ -53,6 +55,7 @@ def make_desk(tmp_path: Path):  # type: ignore[no-untyped-def]
 
     def make(embedder=None, **settings):  # type: ignore[no-untyped-def]
         home = settings.pop("home", tmp_path / "desk")
+        settings.setdefault("llm", "extractive")
         return NewsDesk(Settings(home=Path(home), **settings), embedder or HashingEmbedder())
 
     return make
@@ -76,7 +79,7 @@ def corpus_desk(corpus_home: Path, tmp_path: Path, real_embedder):  # type: igno
 
     home = tmp_path / "corpus-copy"
     shutil.copytree(corpus_home, home)
-    return NewsDesk(Settings(home=home), real_embedder)
+    return NewsDesk(Settings(home=home, llm="extractive"), real_embedder)
 
 
 @pytest.fixture

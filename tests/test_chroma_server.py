@@ -48,7 +48,7 @@ def chroma_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 def test_ingest_search_and_answer_through_a_chroma_server(chroma_url: str, tmp_path: Path, real_embedder) -> None:  # type: ignore[no-untyped-def]
-    settings = Settings(home=tmp_path / "replica-1", chroma_url=chroma_url, collection="server_test")
+    settings = Settings(home=tmp_path / "replica-1", chroma_url=chroma_url, collection="server_test", llm="extractive")
     desk = NewsDesk(settings, real_embedder)
     first = desk.ingest([CORPUS])
     assert first.new == 1 and first.ok
@@ -56,7 +56,7 @@ def test_ingest_search_and_answer_through_a_chroma_server(chroma_url: str, tmp_p
     assert not (tmp_path / "replica-1" / "chroma").exists()  # nothing stored locally
 
     # a second replica with its own home sees the same index, lexical half included
-    replica = NewsDesk(Settings(home=tmp_path / "replica-2", chroma_url=chroma_url, collection="server_test"), real_embedder)
+    replica = NewsDesk(Settings(home=tmp_path / "replica-2", chroma_url=chroma_url, collection="server_test", llm="extractive"), real_embedder)
     assert replica.stats()["articles"] == 1
     assert replica.lexical().search("fertilizers", 5)
     answer = replica.answer("What did Modi and Putin discuss?")

@@ -53,7 +53,9 @@ def slack_desk(corpus_home: Path, tmp_path_factory: pytest.TempPathFactory, real
     shutil.copytree(corpus_home, home)
     articles = home.parent / "ping_article.jsonl"
     articles.write_text(json.dumps(PING_ARTICLE) + "\n", encoding="utf-8")
-    desk = NewsDesk(Settings(home=home), real_embedder)
+    with pytest.MonkeyPatch.context() as mp:  # answers quote sources: no LLM, whichever is installed
+        mp.setenv("NEWSBOT_LLM", "extractive")
+        desk = NewsDesk(Settings.from_env(home=home), real_embedder)
     report = desk.ingest([articles])
     assert report.ok and report.new == 1, report
     desk.warm_up()
@@ -119,7 +121,7 @@ def event_payload(event: dict[str, Any], event_id: str | None = None) -> dict[st
 def mention(api: MockSlackAPI, text: str, channel: str = "C0NEWS", user: str = "U0ALICE", **extra: Any) -> dict[str, Any]:
     """An app_mention event for a message that the fake API also knows (for conversations.replies)."""
     message = api.seed(channel, user=user, text=f"<@{BOT_USER_ID}> {text}", **extra)
-    return {"type": "app_mention", "channel": channel, "event_ts": message["ts"], **message}
+    return {**message, "type": "app_mention", "channel": channel, "event_ts": message["ts"]}
 
 
 @pytest.fixture

@@ -51,14 +51,15 @@ def test_mention_is_answered_in_its_thread_with_sources_and_buttons(http_bot: Ht
     assert reply.status == 200 and reply.seconds < 3
 
     [answer] = wait_answered(api, "C0NEWS", event["ts"])
-    assert api.calls_to("reactions.add")[0].params == {"channel": "C0NEWS", "timestamp": event["ts"], "name": "eyes"}
+    react = api.calls_to("reactions.add")[0].params
+    assert (react["channel"], react["timestamp"], react["name"]) == ("C0NEWS", event["ts"], "eyes")
     [placeholder] = bot_posts(api, "C0NEWS", event["ts"])
     assert placeholder.params["text"] == messages.PLACEHOLDER
     assert "Putin" in answer["text"] and answer["text"].strip()  # the plain fallback is always set
     kinds = [b["type"] for b in answer["blocks"]]
     assert kinds[0] == "section" and kinds[-1] == "actions" and "context" in kinds
     sources = [b["elements"][0]["text"] for b in answer["blocks"] if b["type"] == "context"]
-    assert any(s.startswith("[1] ") and " · 2021-12-20 · <" in s for s in sources), sources
+    assert any(s.startswith("[1] ") and " · 2021-12-20 · " in s for s in sources), sources
     buttons = answer["blocks"][-1]["elements"]
     assert [b["text"]["text"] for b in buttons] == ["👍", "👎"]
     assert json.loads(buttons[0]["value"])["q"] == QUESTION
@@ -309,8 +310,8 @@ def test_an_empty_index_is_explained_not_crashed(slack_api: MockSlackAPI, make_d
     from bot.slack_app import build_app
     from bot.listeners import Listeners, Question
 
-    app = build_app(make_desk(), token="xoxb-test", signing_secret=SIGNING_SECRET, api_url=slack_api.url)
-    listeners = Listeners(make_desk(), FeedbackStore(tmp_path / "fb.sqlite3"))
+    app = build_app(make_desk(llm="extractive"), token="xoxb-test", signing_secret=SIGNING_SECRET, api_url=slack_api.url)
+    listeners = Listeners(make_desk(llm="extractive"), FeedbackStore(tmp_path / "fb.sqlite3"))
     listeners.answer(Question(QUESTION, "C0NEWS", "U0ALICE", slack_api.new_ts(), None), app.client)
     [message] = slack_api.final_messages("C0NEWS")
     assert message["text"] == messages.EMPTY_INDEX

@@ -1,0 +1,344 @@
+"""`newsbot eval`: retrieval and answer quality on dated news questions (RealTime QA format).
+
+Each question is asked with `as_of` = its question date. A retrieved article counts as
+relevant when its title + text (from the articles file, as for the web ranking it is compared
+with) contains the SQuAD-normalised gold answer. Per-question results are appended to a JSONL
+file as they are computed, so a killed run resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from retrieval.dates import parse_date
+from retrieval.ids import normalize_url
+from retrieval.metrics import (
+    contains,
+    exact_match,
+    f1,
+    first_hit,
+    mrr_at,
+    normalize_answer,
+    percentile,
+    recall_at,
+    strip_citations,
+)
+from retrieval.settings import Settings
+
+log = logging.getLogger(__name__)
+
+KS = (1, 3, 5, 10)
+SEARCH_K = 10
+MIN_ANSWER_CHARS = 3  # answers normalising to fewer characters match almost any text
+
+
+@dataclass(frozen=True)
+class Question:
+    id: str
+    date: dt.date | None
+    question: str
+    answer: str
+    web_ranking: tuple[str, ...]
+    answer_urls: tuple[str, ...]
+
+    @property
+    def answerable(self) -> bool:
+        return bool(self.answer_urls)
+
+    @property
+    def scorable(self) -> bool:
+        return len(normalize_answer(self.answer)) >= MIN_ANSWER_CHARS
+
+
+def read_questions(path: Path) -> list[Question]:
+    questions = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        q = json.loads(line)
+        questions.append(
+            Question(
+                id=str(q["question_id"]),
+                date=parse_date(q.get("question_date")),
+                question=q["question"],
+                answer=q.get("answer_text") or q["choices"][q["answer_idx"]],
+                web_ranking=tuple(q.get("gcs_ranked_urls") or ()),
+                answer_urls=tuple(q.get("urls_containing_answer_string") or ()),
+            )
+        )
+    return questions
+
+
+def read_article_texts(path: Path) -> dict[str, str]:
+    """Normalised URL → title + text: the ground truth a retrieved article is judged on."""
+    texts = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            a = json.loads(line)
+            texts[normalize_url(a.get("url") or "")] = f"{a.get('title') or ''}\n{a.get('text') or ''}"
+    return texts
+
+
+def file_digest(path: Path) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()[:12]
+
+
+def eval_home(settings: Settings, articles: Path) -> Path:
+    """One index per articles file (by content), reused while the file is unchanged."""
+    return settings.home / "eval" / f"{articles.stem}-{file_digest(articles)}"
+
+
+@dataclass
+class Report:
+    mode: str
+    questions: int = 0
+    scored: int = 0
+    short_answers: int = 0
+    unanswerable: int = 0
+    figures: dict[str, dict[str, float]] = field(default_factory=dict)
+    latency: dict[str, dict[str, float]] = field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.__dict__.copy()
+
+
+class Evaluation:
+    def __init__(self, settings: Settings, articles: Path, questions: Path, out: Path, mode: str = "retrieval") -> None:
+        from retrieval.desk import NewsDesk
+
+        self.settings = settings
+        self.articles = articles
+        self.questions_path = questions
+        self.out = out
+        self.mode = mode
+        self.home = eval_home(settings, articles)
+        self.desk = NewsDesk(_with_home(settings, self.home))
+
+    # --- index ---------------------------------------------------------------------------------
+
+    def ensure_index(self, progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+        """Ingest the articles file with the normal ingest code unless this exact index is built."""
+        marker = self.home / "eval-index.json"
+        signature = {"articles": file_digest(self.articles), "settings": self._index_settings()}
+        if marker.exists() and json.loads(marker.read_text()).get("signature") == signature:
+            return {"reused": True}
+        report = self.desk.ingest([self.articles], progress=progress)
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.write_text(json.dumps({"signature": signature, "ingest": report.to_dict()}, indent=2))
+        return {"reused": False, **report.to_dict()}
+
+    def _index_settings(self) -> dict[str, Any]:
+        s = self.settings
+        return {"chunk_tokens": s.chunk_tokens, "dense_chunks": s.dense_chunks, "embedder": self.desk.embedder.name}
+
+    # --- questions -----------------------------------------------------------------------------
+
+    def run(self, limit: int | None = None, progress: Callable[[int, int], None] | None = None) -> Report:
+        questions = read_questions(self.questions_path)
+        answerable = [q for q in questions if q.answerable]
+        chosen = answerable[:limit] if limit else answerable
+        texts = read_article_texts(self.articles)
+        self.out.mkdir(parents=True, exist_ok=True)
+        results_path = self.out / f"results-{self.mode}.jsonl"
+        done = self._load_done(results_path)
+        with results_path.open("a", encoding="utf-8") as sink:
+            for i, q in enumerate(chosen, 1):
+                if q.id not in done:
+                    row = self._ask(q, texts)
+                    sink.write(json.dumps(row) + "\n")
+                    sink.flush()
+                    done[q.id] = row
+                if progress:
+                    progress(i, len(chosen))
+        rows = [done[q.id] for q in chosen]
+        report = summarize(rows, self.mode)
+        report.unanswerable = len(questions) - len(answerable)
+        report.config = {
+            "articles": str(self.articles),
+            "questions": str(self.questions_path),
+            "index": str(self.home),
+            **self._index_settings(),
+            "candidates": self.settings.candidates,
+            "rrf_k": self.settings.rrf_k,
+            "recency_days": self.settings.recency_days,
+            "recency_bonus": self.settings.recency_bonus,
+            "llm": self.settings.llm if self.mode == "answer" else None,
+        }
+        return report
+
+    def _fingerprint(self) -> str:
+        s = self.settings
+        raw = json.dumps({**self._index_settings(), "mode": self.mode, "c": s.candidates, "r": s.rrf_k,
+                          "rd": s.recency_days, "rb": s.recency_bonus, "m": s.min_relevance,
+                          "llm": s.llm if self.mode == "answer" else None}, sort_keys=True)
+        return hashlib.blake2b(raw.encode(), digest_size=6).hexdigest()
+
+    def _load_done(self, path: Path) -> dict[str, dict[str, Any]]:
+        """Rows of an earlier (killed) run with the same configuration; others are discarded."""
+        done: dict[str, dict[str, Any]] = {}
+        fingerprint = self._fingerprint()
+        if path.exists():
+            for line in path.read_text(encoding="utf-8").splitlines():
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError:
+                    continue  # a line cut short by the kill
+                if row.get("fingerprint") == fingerprint:
+                    done[row["id"]] = row
+            path.write_text("".join(json.dumps(r) + "\n" for r in done.values()), encoding="utf-8")
+        return done
+
+    def _ask(self, q: Question, texts: dict[str, str]) -> dict[str, Any]:
+        relevant = lambda url: contains(texts.get(normalize_url(url), ""), q.answer)  # noqa: E731
+        started = time.perf_counter()
+        result = self.desk.search(q.question, SEARCH_K, as_of=q.date)
+        search_seconds = time.perf_counter() - started
+        passages = sorted(
+            (p for a in result.articles for p in a.passages), key=lambda p: -p.score
+        )[:SEARCH_K]
+        row: dict[str, Any] = {
+            "id": q.id,
+            "fingerprint": self._fingerprint(),
+            "scorable": q.scorable,
+            "rank": first_hit([relevant(a.url) for a in result.articles]),
+            "web_rank": first_hit([relevant(u) for u in q.web_ranking[:SEARCH_K]]),
+            "chunk_rank": first_hit([contains(p.text, q.answer) for p in passages]),
+            "top_similarity": result.top_similarity,
+            "search_seconds": search_seconds,
+        }
+        if self.mode == "answer":
+            row.update(self._answer(q, texts))
+        return row
+
+    def _answer(self, q: Question, texts: dict[str, str]) -> dict[str, Any]:
+        import re
+
+        started = time.perf_counter()
+        answer = self.desk.answer(q.question, as_of=q.date)
+        seconds = time.perf_counter() - started
+        text = strip_citations(answer.text)
+        numbers = {int(n) for n in re.findall(r"\[(\d+)\]", answer.text)}
+        listed = {c.n for c in answer.citations}
+        return {
+            "answer": answer.text,
+            "abstained": answer.abstained,
+            "contains": (not answer.abstained) and contains(text, q.answer),
+            "em": 0.0 if answer.abstained else exact_match(text, q.answer),
+            "f1": 0.0 if answer.abstained else f1(text, q.answer),
+            "citations_valid": numbers <= listed and bool(listed) == bool(numbers),
+            "cited_supports": any(contains(texts.get(normalize_url(c.url), c.quote), q.answer) for c in answer.citations),
+            "answer_seconds": seconds,
+            "first_token_seconds": answer.timings.get("first_token", seconds),
+            "prompt_tokens": answer.timings.get("prompt_tokens"),
+        }
+
+
+def _with_home(settings: Settings, home: Path) -> Settings:
+    from dataclasses import replace
+
+    return replace(settings, home=home)
+
+
+def summarize(rows: list[dict[str, Any]], mode: str) -> Report:
+    scored = [r for r in rows if r["scorable"]]
+    report = Report(mode=mode, questions=len(rows), scored=len(scored), short_answers=len(rows) - len(scored))
+    for name, key in (("newsbot", "rank"), ("web", "web_rank"), ("newsbot_chunks", "chunk_rank")):
+        ranks = [r[key] for r in scored]
+        report.figures[name] = {f"recall@{k}": recall_at(ranks, k) for k in KS}
+        report.figures[name]["mrr@10"] = mrr_at(ranks, 10)
+    report.latency["search"] = _latency([r["search_seconds"] for r in rows])
+    if mode == "answer":
+        n = len(rows) or 1
+        answered = [r for r in rows if not r["abstained"]]
+        report.figures["answers"] = {
+            "contains": sum(r["contains"] for r in rows) / n,
+            "exact_match": sum(r["em"] for r in rows) / n,
+            "f1": sum(r["f1"] for r in rows) / n,
+            "abstention": sum(r["abstained"] for r in rows) / n,
+            "citations_valid": sum(r["citations_valid"] for r in answered) / (len(answered) or 1),
+            "cited_supports": sum(r["cited_supports"] for r in answered) / (len(answered) or 1),
+        }
+        report.latency["answer"] = _latency([r["answer_seconds"] for r in rows])
+        report.latency["first_token"] = _latency([r["first_token_seconds"] for r in rows])
+        tokens = [r["prompt_tokens"] for r in rows if r.get("prompt_tokens")]
+        if tokens:
+            report.latency["prompt_tokens"] = {"p50": percentile(tokens, 50), "p95": percentile(tokens, 95)}
+    return report
+
+
+def _latency(values: list[float]) -> dict[str, float]:
+    return {"p50": percentile(values, 50), "p95": percentile(values, 95)}
+
+
+# --- output -------------------------------------------------------------------------------------
+
+
+def markdown_table(report: Report) -> str:
+    lines = [
+        f"Questions: {report.questions} answerable from the articles; {report.scored} scored "
+        f"({report.short_answers} with answers of 1–2 characters left out of recall).",
+        "",
+        "| ranking | " + " | ".join(f"R@{k}" for k in KS) + " | MRR@10 |",
+        "|---|" + "---:|" * (len(KS) + 1),
+    ]
+    labels = {"newsbot": "newsbot (articles)", "web": "web search (gcs_ranked_urls)", "newsbot_chunks": "newsbot (passages)"}
+    for name, label in labels.items():
+        f = report.figures[name]
+        lines.append(f"| {label} | " + " | ".join(f"{f[f'recall@{k}']:.3f}" for k in KS) + f" | {f['mrr@10']:.3f} |")
+    if "answers" in report.figures:
+        a = report.figures["answers"]
+        lines += [
+            "",
+            "| contains | EM | F1 | abstained | citations valid | cited article has answer |",
+            "|---:|---:|---:|---:|---:|---:|",
+            f"| {a['contains']:.3f} | {a['exact_match']:.3f} | {a['f1']:.3f} | {a['abstention']:.3f} "
+            f"| {a['citations_valid']:.3f} | {a['cited_supports']:.3f} |",
+        ]
+    lines += ["", "| latency (s) | p50 | p95 |", "|---|---:|---:|"]
+    for name, v in report.latency.items():
+        lines.append(f"| {name} | {v['p50']:.3f} | {v['p95']:.3f} |")
+    return "\n".join(lines)
+
+
+def write_outputs(report: Report, out: Path) -> dict[str, Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"json": out / f"report-{report.mode}.json", "markdown": out / f"report-{report.mode}.md", "plot": out / f"recall-{report.mode}.png"}
+    paths["json"].write_text(json.dumps(report.to_dict(), indent=2))
+    paths["markdown"].write_text(markdown_table(report) + "\n")
+    _plot(report, paths["plot"])
+    return paths
+
+
+def _plot(report: Report, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
+    for name, label, style in (("newsbot", "newsbot (articles)", "o-"), ("web", "web search ranking", "s--"), ("newsbot_chunks", "newsbot (passages)", "^:")):
+        ax.plot(KS, [report.figures[name][f"recall@{k}"] for k in KS], style, label=label)
+    ax.set_xlabel("k")
+    ax.set_ylabel("answer recall@k")
+    ax.set_xticks(list(KS))
+    ax.set_ylim(0, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right")
+    ax.set_title(f"Answer recall@k on {report.scored} questions")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+

@@ -1,0 +1,95 @@
+"""Block Kit builders: shapes, Slack's limits, fallbacks and escaping."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+from bot import messages
+from bot.slack_ui import (
+    BLOCKS_PER_MESSAGE,
+    BUTTON_VALUE_LIMIT,
+    FALLBACK_CHARS,
+    SECTION_LIMIT,
+    answer_messages,
+    feedback_value,
+    source_line,
+    split_text,
+    streaming_message,
+)
+from retrieval import Answer, Citation
+
+
+def cite(n: int, **kw: object) -> Citation:
+    base = dict(n=n, article_id=f"a{n}", title=f"Title {n}", source="The Hindu", published=dt.date(2021, 12, 20),
+                url=f"https://example.com/{n}", quote="q")
+    base.update(kw)
+    return Citation(**base)  # type: ignore[arg-type]
+
+
+def test_source_line() -> None:
+    assert source_line(cite(1)) == "[1] The Hindu · 2021-12-20 · <https://example.com/1|Title 1>"
+    assert source_line(cite(2, source="", published=None, url="", title="<!here> T")) == (
+        "[2] unknown outlet · undated · &lt;!here&gt; T"
+    )
+
+
+def test_short_answer_is_one_message_with_sources_and_buttons() -> None:
+    answer = Answer("Q?", "Modi and **Putin** spoke [1].", [cite(1)], abstained=False)
+    [msg] = answer_messages(answer)
+    assert msg["text"] == "Modi and *Putin* spoke <https://example.com/1|[1]>."
+    assert [b["type"] for b in msg["blocks"]] == ["section", "divider", "context", "actions"]
+    up, down = msg["blocks"][-1]["elements"]
+    assert (up["text"]["text"], down["text"]["text"]) == ("👍", "👎")
+    assert json.loads(up["value"]) == {"q": "Q?"}
+
+
+def test_abstention_has_buttons_but_no_sources() -> None:
+    [msg] = answer_messages(Answer("Q?", "I couldn't find this.", [], abstained=True))
+    assert [b["type"] for b in msg["blocks"]] == ["section", "actions"]
+
+
+def test_long_answers_are_split_under_slack_limits() -> None:
+    paragraphs = [f"Paragraph {i} " + "word " * 300 + f"[{i % 3 + 1}]" for i in range(60)]
+    answer = Answer("Q?", "\n\n".join(paragraphs), [cite(1), cite(2), cite(3)], abstained=False)
+    msgs = answer_messages(answer)
+    assert len(msgs) > 1
+    for msg in msgs:
+        assert 1 <= len(msg["blocks"]) <= BLOCKS_PER_MESSAGE
+        assert msg["text"] and len(msg["text"]) <= FALLBACK_CHARS
+        for b in msg["blocks"]:
+            if b["type"] == "section":
+                assert len(b["text"]["text"]) <= SECTION_LIMIT
+                assert b["text"]["text"].count("<") == b["text"]["text"].count(">")  # no link cut in two
+    assert msgs[-1]["blocks"][-1]["type"] == "actions"
+    assert sum(b["type"] == "actions" for m in msgs for b in m["blocks"]) == 1
+    text = " ".join(b["text"]["text"] for m in msgs for b in m["blocks"] if b["type"] == "section")
+    assert text.count("Paragraph") == 60
+
+
+def test_split_text_never_cuts_links_or_entities() -> None:
+    text = ("x" * 95) + " <https://example.com/long|label> &amp; " + "y " * 50
+    for piece in split_text(text, 100):
+        assert len(piece) <= 100
+        assert piece.count("<") == piece.count(">")
+        assert not piece.endswith("&") and "&am" not in piece.replace("&amp;", "")
+    assert split_text("") == [""]
+
+
+def test_streaming_message_is_short_and_marked_in_progress() -> None:
+    msg = streaming_message("word " * 2000)
+    assert msg["text"].endswith(messages.STREAMING_SUFFIX) or len(msg["text"]) <= FALLBACK_CHARS
+    assert len(msg["blocks"][0]["text"]["text"]) <= SECTION_LIMIT
+    assert msg["blocks"][0]["text"]["text"].endswith(messages.STREAMING_SUFFIX)
+    assert streaming_message("")["text"].startswith(messages.PLACEHOLDER)
+
+
+def test_feedback_value_fits_even_for_huge_questions() -> None:
+    value = feedback_value('"<é>"' * 2000)
+    assert len(value) <= BUTTON_VALUE_LIMIT
+    assert json.loads(value)["q"].startswith('"<é>"')
+
+
+def test_slash_answers_say_who_asked_without_letting_them_ping() -> None:
+    [msg] = answer_messages(Answer("<!channel> news?", "Nothing.", [], abstained=True), asked_by="U0ALICE")
+    assert msg["blocks"][0]["elements"][0]["text"] == "<@U0ALICE> asked: &lt;!channel&gt; news?"
