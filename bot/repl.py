@@ -277,7 +277,7 @@ class Repl:
                 self.console.print("[yellow]⏹ cancelled[/]")
             except Exception as e:  # one bad turn must not end the session
                 log.exception("chat turn failed")
-                self.console.print(f"[red]error:[/] {e}")
+                self.console.print(f"[red]error:[/] {escape(str(e))}")
         if self.job is not None and not self.job.finished.is_set():
             self.job.cancel()
             self.job.finished.wait(5)  # let a cancelled answer stop at its next piece before exit
@@ -304,7 +304,7 @@ class Repl:
                 desk = self.warmup.desk
                 if desk is None:
                     view.cancel("could not load the engine")
-                    self.console.print(f"[red]error:[/] {self.warmup.error}")
+                    self.console.print(f"[red]error:[/] {escape(str(self.warmup.error))}")
                     return
                 f = self.convo.filters
                 history = self.convo.history()
@@ -330,11 +330,11 @@ class Repl:
                         return
                     elif isinstance(event, EmptyIndexError):
                         view.cancel("nothing to search")
-                        self.console.print(EMPTY_INDEX_HELP.format(home=self.settings.home))
+                        self._say(EMPTY_INDEX_HELP.format(home=self.settings.home))
                         return
                     elif isinstance(event, NewsbotError):
                         view.cancel("no answer")
-                        self.console.print(f"[red]error:[/] {event}")
+                        self.console.print(f"[red]error:[/] {escape(str(event))}")
                         return
                     elif isinstance(event, BaseException):
                         raise event

@@ -17,6 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
 from slack_bolt import App, BoltRequest
+from slack_bolt.error import BoltError
 from slack_sdk import WebClient
 from slack_sdk.http_retry import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 
@@ -62,13 +63,19 @@ def build_app(
         raise ConfigError("SLACK_BOT_TOKEN is not set: copy the Bot User OAuth Token (xoxb-…) from your Slack app")
     if not socket_mode and not signing_secret:
         raise ConfigError("SLACK_SIGNING_SECRET is not set: HTTP mode needs it to verify requests from Slack")
-    app = App(
-        client=build_client(token, api_url or env.SLACK_API_URL),
-        signing_secret=signing_secret or None,
-        request_verification_enabled=not socket_mode,
-        listener_executor=ThreadPoolExecutor(max_workers=workers, thread_name_prefix="newsbot-slack"),
-        logger=logging.getLogger("bot.slack_bolt"),
-    )
+    api_url = api_url or env.SLACK_API_URL
+    try:  # Bolt checks the token with one auth.test call, to api_url
+        app = App(
+            client=build_client(token, api_url),
+            signing_secret=signing_secret or None,
+            request_verification_enabled=not socket_mode,
+            listener_executor=ThreadPoolExecutor(max_workers=workers, thread_name_prefix="newsbot-slack"),
+            logger=logging.getLogger("bot.slack_bolt"),
+        )
+    except BoltError as e:
+        raise ConfigError(f"Slack did not accept SLACK_BOT_TOKEN ({api_url}): {e}") from e
+    except OSError as e:
+        raise ConfigError(f"cannot reach the Slack Web API at {api_url}: {e}") from e
     register_listeners(app, desk, feedback or FeedbackStore.under(desk.settings.home), **listener_options)
     return app
 

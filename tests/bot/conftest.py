@@ -78,7 +78,7 @@ class Reply:
 class HttpBot:
     """The app served on 127.0.0.1 and a client that signs what it sends like Slack does."""
 
-    def __init__(self, app: Any, server: Any, api: MockSlackAPI, feedback: Any, listeners: Any = None) -> None:
+    def __init__(self, app: Any, server: Any, api: MockSlackAPI, feedback: Any) -> None:
         self.app, self.server, self.api, self.feedback = app, server, api, feedback
         self.url = f"http://127.0.0.1:{server.server_port}/slack/events"
 

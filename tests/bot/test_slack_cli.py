@@ -1,0 +1,91 @@
+"""`newsbot slack`: clear errors for missing settings, and a real process serving /slack/events."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from bot.cli import cli
+from tests.bot.conftest import SIGNING_SECRET
+from tests.bot.mock_slack_api import MockSlackAPI
+
+
+def test_missing_token_is_one_clear_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import bot.env
+
+    monkeypatch.setattr(bot.env, "SLACK_BOT_TOKEN", "")  # read once at import, maybe from a developer's shell
+    result = CliRunner().invoke(cli, ["--home", str(tmp_path), "slack", "--http"], env={"SLACK_BOT_TOKEN": ""})
+    assert result.exit_code == 1
+    assert "SLACK_BOT_TOKEN is not set" in result.output and "Traceback" not in result.output
+
+
+def test_rejected_token_is_one_clear_line(tmp_path: Path, slack_api: MockSlackAPI) -> None:
+    slack_api.fail_next("auth.test", 200, retry_after=None, body={"ok": False, "error": "invalid_auth"})
+    env = {"SLACK_BOT_TOKEN": "xoxb-bad", "SLACK_SIGNING_SECRET": "s", "SLACK_API_URL": slack_api.url}
+    code = ("import sys; from bot.cli import cli; "
+            "sys.argv = ['newsbot', '--home', sys.argv[1], 'slack', '--http']; cli()")
+    proc = subprocess.run([sys.executable, "-c", code, str(tmp_path)], env={**os.environ, **env},
+                          capture_output=True, text=True, timeout=60, cwd=Path(__file__).parents[2])
+    assert proc.returncode == 1
+    assert "invalid_auth" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.slow
+def test_newsbot_slack_serves_http_events(tmp_path: Path, slack_api: MockSlackAPI) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "SLACK_BOT_TOKEN": "xoxb-test", "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+           "SLACK_API_URL": slack_api.url, "NEWSBOT_HOME": str(tmp_path / "home"), "NEWSBOT_LLM": "extractive"}
+    env.pop("SLACK_APP_TOKEN", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from bot.cli import main; main()", "-v", "slack", "--host", "127.0.0.1", "--port", str(port)],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=Path(__file__).parents[2],
+    )
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as resp:
+                    assert resp.status == 200
+                    break
+            except OSError:
+                assert proc.poll() is None, proc.communicate()[1]
+                assert time.monotonic() < deadline, "newsbot slack did not start listening"
+                time.sleep(0.3)
+        assert [c.method for c in slack_api.calls] == ["auth.test"]
+        unsigned = urllib.request.Request(f"http://127.0.0.1:{port}/slack/events", method="POST",
+                                          data=json.dumps({"type": "event_callback"}).encode(),
+                                          headers={"Content-Type": "application/json"})
+        with pytest.raises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(unsigned, timeout=5)
+        assert e.value.code == 401
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_manifest_asks_for_exactly_what_the_bot_uses() -> None:
+    yaml = pytest.importorskip("yaml")
+
+    from bot.listeners import SLASH_COMMAND
+
+    manifest = yaml.safe_load((Path(__file__).parents[2] / "manifest.yml").read_text())
+    assert set(manifest["oauth_config"]["scopes"]["bot"]) == {
+        "app_mentions:read", "chat:write", "reactions:write", "commands",
+        "channels:history", "groups:history", "im:history", "mpim:history",
+    }
+    assert set(manifest["settings"]["event_subscriptions"]["bot_events"]) == {
+        "app_mention", "message.channels", "message.groups", "message.im", "message.mpim",
+    }
+    assert [c["command"] for c in manifest["features"]["slash_commands"]] == [SLASH_COMMAND]
+    assert manifest["settings"]["interactivity"]["is_enabled"] is True
