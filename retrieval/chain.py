@@ -12,7 +12,6 @@ import logging
 import re
 from collections.abc import Sequence
 
-import numpy as np
 from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
@@ -20,7 +19,7 @@ from retrieval import prompts
 from retrieval.chunking import split_sentences
 from retrieval.citations import PromptPassage
 from retrieval.embeddings import Embedder
-from retrieval.lexical import tokenize
+from retrieval.relevance import sentence_scores
 from retrieval.types import ArticleHit, Turn
 
 log = logging.getLogger(__name__)
@@ -28,7 +27,6 @@ log = logging.getLogger(__name__)
 MAX_PASSAGES = 3  # articles shown to the model (3-5; each costs ~2 s of prompt reading on 2 cores)
 PASSAGE_CHARS = 360  # per article: its best sentences, in article order
 CHUNKS_READ = 2  # an article's best chunks searched for those sentences
-OVERLAP_WEIGHT = 0.3
 HISTORY_TURNS = 4
 HISTORY_CHARS = 300
 CONDENSE_MAX_TOKENS = 48
@@ -45,14 +43,6 @@ _MARKERS = re.compile(r"\s*\[\d+(?:\s*,\s*\d+)*\]")
 def _clean(text: str) -> str:
     """Passage text as data: one line, no fence tags."""
     return " ".join(_TAGS.sub(" ", text).split())
-
-
-def _sentence_scores(question: str, sentences: list[str], embedder: Embedder) -> list[float]:
-    vectors = np.asarray(embedder.embed_batch([question] + sentences))
-    similarity = vectors[1:] @ vectors[0]
-    q_terms = set(tokenize([question])[0])
-    overlaps = [len(q_terms & set(t)) / len(q_terms) if q_terms else 0.0 for t in tokenize(sentences)]
-    return [float(s) + OVERLAP_WEIGHT * o for s, o in zip(similarity, overlaps)]
 
 
 def select_passages(
@@ -74,7 +64,7 @@ def select_passages(
         passages = sorted(hit.passages[:CHUNKS_READ], key=lambda p: p.index)
         per_hit.append([(p.index * 1000 + i, _clean(s)) for p in passages for i, s in enumerate(split_sentences(p.text))])
     flat = [s for group in per_hit for _, s in group]
-    scores = iter(_sentence_scores(question, flat, embedder) if flat else [])
+    scores = iter(sentence_scores(question, flat, embedder))
     out: list[PromptPassage] = []
     for hit, group in zip(chosen, per_hit):
         ranked = sorted(((next(scores), pos, s) for pos, s in group), key=lambda x: -x[0])

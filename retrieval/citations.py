@@ -21,11 +21,11 @@ import numpy as np
 from retrieval.chunking import split_sentences
 from retrieval.embeddings import Embedder
 from retrieval.lexical import tokenize
+from retrieval.relevance import OVERLAP_WEIGHT
 from retrieval.types import ArticleHit, Citation
 
 MIN_SUPPORT = 0.5  # an uncited sentence needs this much support to be attributed to a passage
 KEEP_CITED = 0.3  # a cited passage below this does not support the sentence at all
-OVERLAP_WEIGHT = 0.3  # share of the sentence's content words found in the passage
 LEAK_NGRAM = 5  # a sentence sharing a run of this many words with the system prompt is a leak
 
 _MARKER = re.compile(r"\[\s*(\d+(?:\s*[,;]\s*\d+)*)\s*\]")
@@ -165,16 +165,5 @@ def check_citations(
                 marks.append(f"[{new}]")
         out.append(f"{c.text} {''.join(marks)}{c.stop}")
 
-    citations = [
-        Citation(
-            n=n,
-            article_id=aid,
-            title=hits[aid].title,
-            source=hits[aid].source,
-            published=hits[aid].published,
-            url=hits[aid].url,
-            quote=" … ".join(quotes[aid]),
-        )
-        for aid, n in numbers.items()
-    ]
+    citations = [Citation.from_hit(n, hits[aid], quotes[aid]) for aid, n in numbers.items()]
     return Checked(" ".join(out), citations, dropped, removed)

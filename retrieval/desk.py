@@ -15,19 +15,21 @@ import threading
 import time
 from collections.abc import Generator, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from retrieval.citations import PromptPassage
 from retrieval.embeddings import Embedder, MiniLMEmbedder
 from retrieval.errors import EmptyIndexError
 from retrieval.ingest import Ingester, Progress
-from retrieval.llm import LoadedLLM
 from retrieval.lexical import LexicalIndex
 from retrieval.loaders import load
 from retrieval.search import Filters, HybridSearcher, SearchResult
 from retrieval.settings import Settings
 from retrieval.store import ChromaStore
 from retrieval.types import Answer, ArticleHit, Citation, IngestReport, Turn
+
+if TYPE_CHECKING:  # langchain takes seconds to import; only answering needs it
+    from retrieval.citations import PromptPassage
+    from retrieval.llm import LoadedLLM
 
 log = logging.getLogger(__name__)
 

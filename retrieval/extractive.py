@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-
 from retrieval.chunking import split_sentences
 from retrieval.embeddings import Embedder
-from retrieval.lexical import tokenize
+from retrieval.relevance import sentence_scores
 from retrieval.types import ArticleHit, Citation
 
 MAX_SENTENCES = 3
@@ -16,7 +14,6 @@ MAX_PER_ARTICLE = 2
 ARTICLES_READ = 3
 PASSAGES_READ = 2
 MIN_WORDS = 5
-OVERLAP_WEIGHT = 0.3  # a sentence that shares the question's words beats a merely similar one
 
 
 @dataclass
@@ -33,17 +30,8 @@ def best_sentences(question: str, hits: list[ArticleHit], embedder: Embedder) ->
             candidates.extend((hit, s) for s in split_sentences(passage.text) if len(s.split()) >= MIN_WORDS)
     if not candidates:
         return []
-    vectors = np.asarray(embedder.embed_batch([question] + [s for _, s in candidates]))
-    similarity = vectors[1:] @ vectors[0]
-    q_terms = set(tokenize([question])[0])
-    overlaps = [
-        len(q_terms & set(terms)) / len(q_terms) if q_terms else 0.0
-        for terms in tokenize([s for _, s in candidates])
-    ]
-    scored = [
-        Scored(hit, sentence, float(sim) + OVERLAP_WEIGHT * overlap)
-        for (hit, sentence), sim, overlap in zip(candidates, similarity, overlaps)
-    ]
+    scores = sentence_scores(question, [s for _, s in candidates], embedder)
+    scored = [Scored(hit, sentence, score) for (hit, sentence), score in zip(candidates, scores)]
     scored.sort(key=lambda s: -s.score)
     chosen: list[Scored] = []
     per_article: dict[str, int] = {}
@@ -68,16 +56,5 @@ def extractive_answer(question: str, hits: list[ArticleHit], embedder: Embedder)
         quotes.setdefault(s.hit.article_id, []).append(s.sentence)
         parts.append(f"“{s.sentence}” [{n}]")
     by_id = {h.article_id: h for h in hits}
-    citations = [
-        Citation(
-            n=n,
-            article_id=aid,
-            title=by_id[aid].title,
-            source=by_id[aid].source,
-            published=by_id[aid].published,
-            url=by_id[aid].url,
-            quote=" … ".join(quotes[aid]),
-        )
-        for aid, n in numbers.items()
-    ]
+    citations = [Citation.from_hit(n, by_id[aid], quotes[aid]) for aid, n in numbers.items()]
     return " ".join(parts), citations

@@ -95,6 +95,10 @@ class Citation:
     url: str
     quote: str
 
+    @classmethod
+    def from_hit(cls, n: int, hit: ArticleHit, quotes: list[str]) -> Citation:
+        return cls(n, hit.article_id, hit.title, hit.source, hit.published, hit.url, " … ".join(quotes))
+
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["published"] = self.published.isoformat() if self.published else None
