@@ -23,16 +23,11 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from retrieval.metrics import percentile  # noqa: E402
+
 QUESTIONS = ROOT.parent / "shared" / "data" / "realtimeqa" / "questions_dev.jsonl"
-
-
-def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    k = (len(ordered) - 1) * q
-    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
 
 
 def load_questions(path: Path, n: int) -> list[tuple[str, dt.date | None]]:
@@ -92,15 +87,15 @@ def run_backend(backend: str, home: Path, questions: list[tuple[str, dt.date | N
         "load_seconds": round(load_seconds, 2),
         "abstained": sum(r["abstained"] for r in rows),
         "llm_calls": len(generated),
-        "first_token_p50": percentile([r["first_token"] for r in rows], 0.5),
-        "first_token_p95": percentile([r["first_token"] for r in rows], 0.95),
-        "total_p50": percentile([r["total"] for r in rows], 0.5),
-        "total_p95": percentile([r["total"] for r in rows], 0.95),
+        "first_token_p50": percentile([r["first_token"] for r in rows], 50),
+        "first_token_p95": percentile([r["first_token"] for r in rows], 95),
+        "total_p50": percentile([r["total"] for r in rows], 50),
+        "total_p95": percentile([r["total"] for r in rows], 95),
         # over the answers that called the LLM (abstentions before the LLM cost ~0.1 s and skew p50)
-        "llm_first_token_p50": percentile([r["first_token"] for r in generated], 0.5),
-        "llm_total_p50": percentile([r["total"] for r in generated], 0.5),
-        "prompt_tokens_p50": percentile(prompt_tokens, 0.5),
-        "prompt_tokens_p95": percentile(prompt_tokens, 0.95),
+        "llm_first_token_p50": percentile([r["first_token"] for r in generated], 50),
+        "llm_total_p50": percentile([r["total"] for r in generated], 50),
+        "prompt_tokens_p50": percentile(prompt_tokens, 50),
+        "prompt_tokens_p95": percentile(prompt_tokens, 95),
         "rows": rows,
     }
 

@@ -38,21 +38,29 @@ class SearchResult:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def fuse(rankings: Sequence[Sequence[str]], k: int) -> dict[str, float]:
-    """Reciprocal rank fusion: each list adds 1/(k + rank) to the ids it ranks."""
+def fuse(rankings: Sequence[Sequence[str]], k: int, weights: Sequence[float] | None = None) -> dict[str, float]:
+    """Reciprocal rank fusion: each list adds weight/(k + rank) to the ids it ranks."""
     scores: dict[str, float] = {}
-    for ranking in rankings:
+    for ranking, weight in zip(rankings, weights or [1.0] * len(rankings)):
         for rank, item in enumerate(ranking, 1):
-            scores[item] = scores.get(item, 0.0) + 1.0 / (k + rank)
+            scores[item] = scores.get(item, 0.0) + weight / (k + rank)
     return scores
 
 
 class HybridSearcher:
-    def __init__(self, settings: Settings, store: ChromaStore, embedder: Embedder, lexical: LexicalIndex) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: ChromaStore,
+        embedder: Embedder,
+        lexical: LexicalIndex,
+        weights: dict[str, float] | None = None,
+    ) -> None:
         self.settings = settings
         self.store = store
         self.embedder = embedder
         self.lexical = lexical
+        self.weights = {"dense": 1.0, "lexical": 1.0, **(weights or {})}
 
     def search(self, query: str, k: int | None = None, filters: Filters = Filters()) -> SearchResult:
         import time
@@ -77,13 +85,18 @@ class HybridSearcher:
         missing = [h.chunk_id for h in lexical if h.chunk_id not in chunks]
         chunks.update({c.id: c for c in self.store.get(missing)})
         lexical = [h for h in lexical if h.chunk_id in chunks]  # deleted since the index was built
-        fused = fuse([[c.id for c in dense], [h.chunk_id for h in lexical]], self.settings.rrf_k)
+        fused = fuse(
+            [[c.id for c in dense], [h.chunk_id for h in lexical]],
+            self.settings.rrf_k,
+            [self.weights["dense"], self.weights["lexical"]],
+        )
+        fused = {chunk_id: score for chunk_id, score in fused.items() if score > 0}
         if filters.window:
             self._boost(fused, chunks, *filters.window)
         elif filters.as_of:
             self._boost(fused, chunks, filters.as_of - dt.timedelta(days=self.settings.recency_days), filters.as_of)
         bm25 = {h.chunk_id: h.score for h in lexical}
-        articles = self._group(fused, chunks, bm25, k)
+        articles = self._group(fused, chunks, bm25, k, self.settings.passage_decay)
         t4 = time.perf_counter()
         return SearchResult(
             articles=articles,
@@ -99,15 +112,14 @@ class HybridSearcher:
 
     @staticmethod
     def _group(
-        fused: dict[str, float], chunks: dict[str, StoredChunk], bm25: dict[str, float], k: int
+        fused: dict[str, float], chunks: dict[str, StoredChunk], bm25: dict[str, float], k: int, decay: float
     ) -> list[ArticleHit]:
+        """Articles ranked by their best passage, plus `decay`-weighted further passages."""
         by_article: dict[str, ArticleHit] = {}
         for chunk_id, score in sorted(fused.items(), key=lambda kv: -kv[1]):
             c = chunks[chunk_id]
             hit = by_article.get(c.article_id)
             if hit is None:
-                if len(by_article) >= k:
-                    continue
                 hit = by_article[c.article_id] = ArticleHit(
                     article_id=c.article_id,
                     title=str(c.meta.get("title", "")),
@@ -116,7 +128,9 @@ class HybridSearcher:
                     published=c.published,
                     score=score,
                 )
+            else:
+                hit.score += score * decay ** len(hit.passages)
             hit.passages.append(
                 Passage(chunk_id, c.text, c.index, score, dense=c.similarity, lexical=bm25.get(chunk_id))
             )
-        return list(by_article.values())
+        return sorted(by_article.values(), key=lambda h: -h.score)[:k]
