@@ -85,18 +85,28 @@ class HybridSearcher:
         missing = [h.chunk_id for h in lexical if h.chunk_id not in chunks]
         chunks.update({c.id: c for c in self.store.get(missing)})
         lexical = [h for h in lexical if h.chunk_id in chunks]  # deleted since the index was built
-        fused = fuse(
-            [[c.id for c in dense], [h.chunk_id for h in lexical]],
-            self.settings.rrf_k,
-            [self.weights["dense"], self.weights["lexical"]],
-        )
-        fused = {chunk_id: score for chunk_id, score in fused.items() if score > 0}
+        rankings = [[c.id for c in dense], [h.chunk_id for h in lexical]]
+        weights = [self.weights["dense"], self.weights["lexical"]]
+        passage_scores = fuse(rankings, self.settings.rrf_k, weights)
+        if self.settings.fuse_articles:
+            # rank articles in each list by their best chunk, so one article's many chunks do
+            # not push the others down, then fuse those article rankings
+            per_article = [list(dict.fromkeys(chunks[i].article_id for i in r)) for r in rankings]
+            article_scores = fuse(per_article, self.settings.rrf_k, weights)
+        else:
+            article_scores = {}
+            for chunk_id, score in passage_scores.items():
+                aid = chunks[chunk_id].article_id
+                article_scores[aid] = max(article_scores.get(aid, 0.0), score)
+        article_scores = {aid: s for aid, s in article_scores.items() if s > 0}
+        published = {c.article_id: c.published for c in chunks.values()}
         if filters.window:
-            self._boost(fused, chunks, *filters.window)
+            self._boost(article_scores, published, *filters.window)
         elif filters.as_of:
-            self._boost(fused, chunks, filters.as_of - dt.timedelta(days=self.settings.recency_days), filters.as_of)
+            start = filters.as_of - dt.timedelta(days=self.settings.recency_days)
+            self._boost(article_scores, published, start, filters.as_of)
         bm25 = {h.chunk_id: h.score for h in lexical}
-        articles = self._group(fused, chunks, bm25, k, self.settings.passage_decay)
+        articles = self._group(article_scores, passage_scores, chunks, bm25, k)
         t4 = time.perf_counter()
         return SearchResult(
             articles=articles,
@@ -104,33 +114,35 @@ class HybridSearcher:
             timings={"embed": t1 - t0, "dense": t2 - t1, "lexical": t3 - t2, "fuse": t4 - t3},
         )
 
-    def _boost(self, fused: dict[str, float], chunks: dict[str, StoredChunk], start: dt.date, end: dt.date) -> None:
-        for chunk_id in fused:
-            published = chunks[chunk_id].published
-            if published and start <= published <= end:
-                fused[chunk_id] += self.settings.recency_bonus
+    def _boost(
+        self, scores: dict[str, float], published: dict[str, dt.date | None], start: dt.date, end: dt.date
+    ) -> None:
+        for article_id in scores:
+            day = published[article_id]
+            if day and start <= day <= end:
+                scores[article_id] += self.settings.recency_bonus
 
     @staticmethod
     def _group(
-        fused: dict[str, float], chunks: dict[str, StoredChunk], bm25: dict[str, float], k: int, decay: float
+        article_scores: dict[str, float],
+        passage_scores: dict[str, float],
+        chunks: dict[str, StoredChunk],
+        bm25: dict[str, float],
+        k: int,
     ) -> list[ArticleHit]:
-        """Articles ranked by their best passage, plus `decay`-weighted further passages."""
-        by_article: dict[str, ArticleHit] = {}
-        for chunk_id, score in sorted(fused.items(), key=lambda kv: -kv[1]):
+        top = sorted(article_scores.items(), key=lambda kv: -kv[1])[:k]
+        hits: dict[str, ArticleHit] = {}
+        for aid, score in top:
+            hits[aid] = ArticleHit(aid, "", "", "", None, score)
+        for chunk_id, score in sorted(passage_scores.items(), key=lambda kv: -kv[1]):
             c = chunks[chunk_id]
-            hit = by_article.get(c.article_id)
-            if hit is None:
-                hit = by_article[c.article_id] = ArticleHit(
-                    article_id=c.article_id,
-                    title=str(c.meta.get("title", "")),
-                    source=str(c.meta.get("source", "")),
-                    url=str(c.meta.get("url", "")),
-                    published=c.published,
-                    score=score,
-                )
-            else:
-                hit.score += score * decay ** len(hit.passages)
+            hit = hits.get(c.article_id)
+            if hit is None or score <= 0:
+                continue
+            if not hit.passages:
+                hit.title, hit.source, hit.url = (str(c.meta.get(f, "")) for f in ("title", "source", "url"))
+                hit.published = c.published
             hit.passages.append(
                 Passage(chunk_id, c.text, c.index, score, dense=c.similarity, lexical=bm25.get(chunk_id))
             )
-        return sorted(by_article.values(), key=lambda h: -h.score)[:k]
+        return list(hits.values())

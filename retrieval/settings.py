@@ -16,7 +16,7 @@ DEFAULT_DENSE_CHUNKS = 4
 DEFAULT_SEARCH_K = 5  # articles returned
 DEFAULT_CANDIDATES = 50  # chunks fetched from each of dense and lexical search before fusion
 DEFAULT_RRF_K = 60
-DEFAULT_PASSAGE_DECAY = 0.0  # an article scores its best passage + decay × its second + decay² × …
+DEFAULT_FUSE_ARTICLES = True  # fuse the two rankings of articles (best passage each), not of chunks
 DEFAULT_RECENCY_DAYS = 14
 DEFAULT_RECENCY_BONUS = 0.004  # added to the fused score of articles from the days before as_of
 DEFAULT_MIN_RELEVANCE = 0.35  # cosine similarity below which search is "nothing relevant"
@@ -66,7 +66,7 @@ class Settings:
     search_k: int = DEFAULT_SEARCH_K
     candidates: int = DEFAULT_CANDIDATES
     rrf_k: int = DEFAULT_RRF_K
-    passage_decay: float = DEFAULT_PASSAGE_DECAY
+    fuse_articles: bool = DEFAULT_FUSE_ARTICLES
     recency_days: int = DEFAULT_RECENCY_DAYS
     recency_bonus: float = DEFAULT_RECENCY_BONUS
     min_relevance: float = DEFAULT_MIN_RELEVANCE
@@ -97,7 +97,7 @@ class Settings:
             search_k=_int("NEWSBOT_SEARCH_K", DEFAULT_SEARCH_K),
             candidates=_int("NEWSBOT_CANDIDATES", DEFAULT_CANDIDATES),
             rrf_k=_int("NEWSBOT_RRF_K", DEFAULT_RRF_K),
-            passage_decay=_float("NEWSBOT_PASSAGE_DECAY", DEFAULT_PASSAGE_DECAY),
+            fuse_articles=_int("NEWSBOT_FUSE_ARTICLES", int(DEFAULT_FUSE_ARTICLES)) == 1,
             recency_days=_int("NEWSBOT_RECENCY_DAYS", DEFAULT_RECENCY_DAYS),
             recency_bonus=_float("NEWSBOT_RECENCY_BONUS", DEFAULT_RECENCY_BONUS),
             min_relevance=_float("NEWSBOT_MIN_RELEVANCE", DEFAULT_MIN_RELEVANCE),
