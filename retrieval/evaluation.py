@@ -14,7 +14,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -180,10 +180,17 @@ class Evaluation:
         return report
 
     def _fingerprint(self) -> str:
-        s = self.settings
-        raw = json.dumps({**self._index_settings(), "mode": self.mode, "c": s.candidates, "r": s.rrf_k,
-                          "rd": s.recency_days, "rb": s.recency_bonus, "m": s.min_relevance,
-                          "llm": s.llm if self.mode == "answer" else None}, sort_keys=True)
+        """Every setting that can change a result (paths aside): rows of other runs are not reused."""
+        settings = {k: v for k, v in asdict(self.settings).items() if k not in ("home", "llm_model_dir")}
+        if self.mode != "answer":
+            settings = {k: v for k, v in settings.items() if not k.startswith("llm")}
+        else:
+            from retrieval import prompts
+
+            settings["prompts"] = hashlib.blake2b(
+                (prompts.ANSWER_SYSTEM + prompts.ANSWER_USER).encode(), digest_size=6
+            ).hexdigest()
+        raw = json.dumps({"mode": self.mode, **settings}, sort_keys=True, default=str)
         return hashlib.blake2b(raw.encode(), digest_size=6).hexdigest()
 
     def _load_done(self, path: Path) -> dict[str, dict[str, Any]]:

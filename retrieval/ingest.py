@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from retrieval.chunking import chunk_article, embedding_text
@@ -31,7 +32,7 @@ Progress = Callable[[int, int], None]  # (articles seen, chunks embedded) so far
 @dataclass
 class _Pending:
     articles: list[tuple[Article, list[Chunk], bool]] = field(default_factory=list)  # (…, is_update)
-    chunks: int = 0
+    embeds: int = 0  # chunks of these articles that will be embedded
 
 
 class Ingester:
@@ -48,6 +49,16 @@ class Ingester:
         return content_hash(article.content_hash, self.signature)
 
     def run(self, items: Iterable[Loaded], progress: Progress | None = None) -> IngestReport:
+        """Embedding runs in this thread while the previous batch is written to Chroma in another,
+        so the store's work hides behind the model's (each write is still one transaction)."""
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="newsbot-writer") as writer:
+            self._writer = writer
+            self._writing: Future[None] | None = None
+            report = self._run(items, progress)
+            self._wait_for_write()
+        return report
+
+    def _run(self, items: Iterable[Loaded], progress: Progress | None) -> IngestReport:
         started = time.perf_counter()
         report = IngestReport()
         states = self.store.article_states()
@@ -72,16 +83,17 @@ class Ingester:
             if state and state.complete(version):
                 report.unchanged += 1
                 if len(state.chunks) > 1:  # an earlier run was killed before its clean-up
+                    self._wait_for_write()
                     self.store.delete_stale(article.id, version)
                     changed = True
                 continue
             chunks = chunk_article(article, self.embedder.count_tokens, self.chunk_tokens, version)
             is_update = bool(state and state.chunks)
             pending.articles.append((article, chunks, is_update))
-            pending.chunks += len(chunks)
+            pending.embeds += min(len(chunks), self.dense_chunks or len(chunks))
             bodies[article.body_hash] = article.id
             states[article.id] = ArticleState({version: len(chunks)}, {version: len(chunks)}, article.body_hash)
-            if pending.chunks >= self.batch:
+            if pending.embeds >= self.batch:
                 self._flush(pending, report)
                 pending = _Pending()
                 changed = True
@@ -92,6 +104,7 @@ class Ingester:
             changed = True
         if progress:
             progress(seen, report.chunks)
+        self._wait_for_write()
         if changed:
             self.store.bump_revision()
         report.seconds = time.perf_counter() - started
@@ -117,12 +130,22 @@ class Ingester:
                 texts.append(chunk.text)
                 metas.append(chunk_metadata(article, chunk, len(chunks), version, dense))
         vectors = self.embedder.embed_batch(inputs)
-        self.store.upsert(ids, texts, metas, [vectors[i] for i in lead_of])  # type: ignore[arg-type]
-        for article, _, is_update in pending.articles:
-            if is_update:
-                self.store.delete_stale(article.id, self.version(article))
-                report.updated += 1
-            else:
-                report.new += 1
+        updated = [(a.id, self.version(a)) for a, _, is_update in pending.articles if is_update]
+
+        def write() -> None:
+            self.store.upsert(ids, texts, metas, [vectors[i] for i in lead_of])  # type: ignore[arg-type]
+            for article_id, version in updated:  # old versions go only once the new one is stored
+                self.store.delete_stale(article_id, version)
+
+        self._wait_for_write()
+        self._writing = self._writer.submit(write)
+        report.updated += len(updated)
+        report.new += len(pending.articles) - len(updated)
         report.chunks += len(ids)
         report.embedded += len(inputs)
+
+    def _wait_for_write(self) -> None:
+        """Surface a failed write at once, and keep at most one batch in flight."""
+        if self._writing is not None:
+            self._writing.result()
+            self._writing = None

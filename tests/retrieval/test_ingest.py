@@ -120,11 +120,11 @@ def test_sigkill_midway_then_rerun_ends_consistent(tmp_path: Path) -> None:
     while time.monotonic() < deadline:
         seen += os.read(proc.stderr.fileno(), 4096)
         counts = [int(x) for x in __import__("re").findall(rb"chunks=(\d+)", seen)]
-        if counts and counts[-1] >= 16:
+        if counts and counts[-1] >= 100:  # three batches handed over: two are surely stored
             break
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    assert counts and counts[-1] >= 16, seen[-500:]
+    assert counts and counts[-1] >= 100, seen[-500:]
 
     rerun = subprocess.run(cmd[:-2] + ["--json", str(data)], env=env, cwd=ROOT, capture_output=True, text=True)
     assert rerun.returncode == 0, rerun.stderr
