@@ -15,6 +15,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -179,7 +180,8 @@ class Evaluation:
         }
         return report
 
-    def _fingerprint(self) -> str:
+    @cached_property
+    def fingerprint(self) -> str:
         """Every setting that can change a result (paths aside): rows of other runs are not reused."""
         settings = {k: v for k, v in asdict(self.settings).items() if k not in ("home", "llm_model_dir")}
         if self.mode != "answer":
@@ -196,7 +198,7 @@ class Evaluation:
     def _load_done(self, path: Path) -> dict[str, dict[str, Any]]:
         """Rows of an earlier (killed) run with the same configuration; others are discarded."""
         done: dict[str, dict[str, Any]] = {}
-        fingerprint = self._fingerprint()
+        fingerprint = self.fingerprint
         if path.exists():
             for line in path.read_text(encoding="utf-8").splitlines():
                 try:
@@ -218,7 +220,7 @@ class Evaluation:
         )[:SEARCH_K]
         row: dict[str, Any] = {
             "id": q.id,
-            "fingerprint": self._fingerprint(),
+            "fingerprint": self.fingerprint,
             "scorable": q.scorable,
             "rank": first_hit([relevant(a.url) for a in result.articles]),
             "web_rank": first_hit([relevant(u) for u in q.web_ranking[:SEARCH_K]]),
