@@ -84,9 +84,10 @@ class NewsDesk:
         as_of: dt.date | None = None,
         window: tuple[dt.date, dt.date] | None = None,
     ) -> SearchResult:
-        if self.store.count() == 0:
+        lexical = self.lexical()  # keyed by the store's revision, which includes its count
+        if len(lexical) == 0:
             raise EmptyIndexError("the news index is empty: run `newsbot ingest PATH_OR_URL` first")
-        searcher = HybridSearcher(self.settings, self.store, self.embedder, self.lexical())
+        searcher = HybridSearcher(self.settings, self.store, self.embedder, lexical)
         return searcher.search(
             query[:MAX_QUESTION_CHARS], k, Filters(since, until, tuple(sources), as_of, window)
         )
