@@ -7,12 +7,13 @@ while `since`/`until` (asked for explicitly) filter hard. Results are grouped pe
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from retrieval.dates import to_epoch
 from retrieval.embeddings import Embedder
-from retrieval.lexical import LexicalIndex
+from retrieval.lexical import LexicalHit, LexicalIndex
 from retrieval.settings import Settings
 from retrieval.store import ChromaStore, StoredChunk, where_clause
 from retrieval.types import ArticleHit, Passage
@@ -29,6 +30,20 @@ class Filters:
     sources: tuple[str, ...] = ()
     as_of: dt.date | None = None
     window: tuple[dt.date, dt.date] | None = None
+
+
+@dataclass
+class Candidates:
+    """Both halves' chunk rankings for one query, and every chunk either of them named."""
+
+    dense: list[StoredChunk]
+    lexical: list[LexicalHit]
+    chunks: dict[str, StoredChunk]
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def top(self, n: int) -> "Candidates":
+        """The same search as if each half had returned only n chunks."""
+        return Candidates(self.dense[:n], self.lexical[:n], self.chunks, self.timings)
 
 
 @dataclass
@@ -62,10 +77,8 @@ class HybridSearcher:
         self.lexical = lexical
         self.weights = {"dense": 1.0, "lexical": 1.0, **(weights or {})}
 
-    def search(self, query: str, k: int | None = None, filters: Filters = Filters()) -> SearchResult:
-        import time
-
-        k = k or self.settings.search_k
+    def candidates(self, query: str, filters: Filters = Filters()) -> Candidates:
+        """What each half found for the query: the part of a search that touches the models."""
         n = self.settings.candidates
         t0 = time.perf_counter()
         vector = self.embedder.embed(query)
@@ -80,11 +93,21 @@ class HybridSearcher:
             sources=filters.sources,
         )
         t3 = time.perf_counter()
-
         chunks: dict[str, StoredChunk] = {c.id: c for c in dense}
         missing = [h.chunk_id for h in lexical if h.chunk_id not in chunks]
         chunks.update({c.id: c for c in self.store.get(missing)})
         lexical = [h for h in lexical if h.chunk_id in chunks]  # deleted since the index was built
+        timings = {"embed": t1 - t0, "dense": t2 - t1, "lexical": t3 - t2}
+        return Candidates(dense, lexical, chunks, timings)
+
+    def search(self, query: str, k: int | None = None, filters: Filters = Filters()) -> SearchResult:
+        return self.rank(self.candidates(query, filters), k, filters)
+
+    def rank(self, found: Candidates, k: int | None = None, filters: Filters = Filters()) -> SearchResult:
+        """Fuse the two halves into articles; no model is touched, so variants can be compared cheaply."""
+        t0 = time.perf_counter()
+        k = k or self.settings.search_k
+        dense, lexical, chunks = found.dense, found.lexical, found.chunks
         rankings = [[c.id for c in dense], [h.chunk_id for h in lexical]]
         weights = [self.weights["dense"], self.weights["lexical"]]
         passage_scores = fuse(rankings, self.settings.rrf_k, weights)
@@ -107,11 +130,10 @@ class HybridSearcher:
             self._boost(article_scores, published, start, filters.as_of)
         bm25 = {h.chunk_id: h.score for h in lexical}
         articles = self._group(article_scores, passage_scores, chunks, bm25, k)
-        t4 = time.perf_counter()
         return SearchResult(
             articles=articles,
             top_similarity=max((c.similarity or 0.0 for c in dense), default=0.0),
-            timings={"embed": t1 - t0, "dense": t2 - t1, "lexical": t3 - t2, "fuse": t4 - t3},
+            timings={**found.timings, "fuse": time.perf_counter() - t0},
         )
 
     def _boost(
