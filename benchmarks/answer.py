@@ -73,6 +73,9 @@ def run_backend(backend: str, home: Path, questions: list[tuple[str, dt.date | N
             "completion_tokens": answer.timings.get("completion_tokens"),
             "abstained": answer.abstained,
             "llm_called": "llm" in answer.timings,
+            # where the wait before the first token goes
+            "search": answer.timings.get("search"),
+            "passages": answer.timings.get("passages"),
             "notice": answer.notice,
         })
         logging.info("%s %d/%d first %.1fs total %.1fs %s", backend, i, len(questions), rows[-1]["first_token"],
@@ -94,6 +97,8 @@ def run_backend(backend: str, home: Path, questions: list[tuple[str, dt.date | N
         # over the answers that called the LLM (abstentions before the LLM cost ~0.1 s and skew p50)
         "llm_first_token_p50": percentile([r["first_token"] for r in generated], 50),
         "llm_total_p50": percentile([r["total"] for r in generated], 50),
+        "search_p50": percentile([r["search"] for r in rows if r["search"] is not None], 50),
+        "passages_p50": percentile([r["passages"] for r in generated if r["passages"] is not None], 50),
         "prompt_tokens_p50": percentile(prompt_tokens, 50),
         "prompt_tokens_p95": percentile(prompt_tokens, 95),
         "rows": rows,
@@ -102,13 +107,14 @@ def run_backend(backend: str, home: Path, questions: list[tuple[str, dt.date | N
 
 def table(results: list[dict[str, Any]]) -> str:
     head = ("| backend | n | LLM calls | abstained | first token p50 / p95 (s) | total p50 / p95 (s) | "
-            "LLM answers only: first / total p50 (s) | prompt tokens p50 / p95 |")
-    lines = [head, "|" + "---|" * 8]
+            "LLM answers only: first / total p50 (s) | search / passages p50 (s) | prompt tokens p50 / p95 |")
+    lines = [head, "|" + "---|" * 9]
     for r in results:
         lines.append(
             f"| {r['backend']} | {r['questions']} | {r['llm_calls']} | {r['abstained']} | "
             f"{r['first_token_p50']:.2f} / {r['first_token_p95']:.2f} | {r['total_p50']:.2f} / {r['total_p95']:.2f} | "
             f"{r['llm_first_token_p50']:.2f} / {r['llm_total_p50']:.2f} | "
+            f"{r['search_p50']:.2f} / {r['passages_p50']:.2f} | "
             f"{r['prompt_tokens_p50']:.0f} / {r['prompt_tokens_p95']:.0f} |"
         )
     return "\n".join(lines)

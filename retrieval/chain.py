@@ -8,17 +8,19 @@ tag inside an article is removed) and the system prompt says so.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import re
 from collections.abc import Sequence
 
 from langchain_core.language_models.chat_models import BaseChatModel
-from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 
 from retrieval import prompts
 from retrieval.chunking import split_sentences
 from retrieval.citations import PromptPassage
 from retrieval.embeddings import Embedder
+from retrieval.injection import speaks_to_the_model
 from retrieval.relevance import sentence_scores
 from retrieval.types import ArticleHit, Turn
 
@@ -45,6 +47,7 @@ def _clean(text: str) -> str:
     return " ".join(_TAGS.sub(" ", text).split())
 
 
+
 def select_passages(
     question: str,
     hits: Sequence[ArticleHit],
@@ -62,7 +65,12 @@ def select_passages(
     per_hit: list[list[tuple[int, str]]] = []  # (position in article, sentence)
     for hit in chosen:
         passages = sorted(hit.passages[:CHUNKS_READ], key=lambda p: p.index)
-        per_hit.append([(p.index * 1000 + i, _clean(s)) for p in passages for i, s in enumerate(split_sentences(p.text))])
+        per_hit.append([
+            (p.index * 1000 + i, _clean(s))
+            for p in passages
+            for i, s in enumerate(split_sentences(p.text))
+            if not speaks_to_the_model(s)
+        ])
     flat = [s for group in per_hit for _, s in group]
     scores = iter(sentence_scores(question, flat, embedder))
     out: list[PromptPassage] = []
@@ -81,20 +89,41 @@ def select_passages(
     return out
 
 
-def answer_messages(question: str, passages: Sequence[PromptPassage]) -> list[BaseMessage]:
-    blocks = []
-    for p in passages:
-        header = prompts.PASSAGE_HEADER.format(
-            n=p.n,
-            source=_clean(p.hit.source) or "unknown outlet",
-            date=p.hit.published.isoformat() if p.hit.published else "undated",
-            title=_clean(p.hit.title) or "untitled",
-        )
-        blocks.append(f"{header}\n{_clean(p.text)}")
-    user = prompts.ANSWER_USER.format(
-        passages="\n".join(blocks), question=_clean(question), not_found=prompts.NOT_FOUND
+def _passage_block(n: int, source: str, published: str, title: str, text: str) -> str:
+    header = prompts.PASSAGE_HEADER.format(
+        n=n, source=_clean(source) or "unknown outlet", date=published or "undated", title=_clean(title) or "untitled"
     )
-    return [SystemMessage(prompts.ANSWER_SYSTEM), HumanMessage(user)]
+    return f"{header}\n{_clean(text)}"
+
+
+def answer_messages(
+    question: str, passages: Sequence[PromptPassage], today: dt.date | None = None
+) -> list[BaseMessage]:
+    """System rules, one worked example, then the passages and the question.
+
+    The model is told the day the question is asked (as_of), so that for "this week" it can
+    prefer a recent source over an older one on the same topic."""
+    blocks = [
+        _passage_block(
+            p.n, p.hit.source, p.hit.published.isoformat() if p.hit.published else "", p.hit.title, p.text
+        )
+        for p in passages
+    ]
+    e = prompts.EXAMPLE_PASSAGE
+    example = prompts.ANSWER_USER.format(
+        today=prompts.EXAMPLE_TODAY,
+        passages=_passage_block(1, e["source"], e["date"], e["title"], e["text"]),
+        question=prompts.EXAMPLE_QUESTION,
+    )
+    user = prompts.ANSWER_USER.format(
+        today=(today or dt.date.today()).isoformat(), passages="\n".join(blocks), question=_clean(question)
+    )
+    return [
+        SystemMessage(prompts.ANSWER_SYSTEM),
+        HumanMessage(example),
+        AIMessage(prompts.EXAMPLE_ANSWER),
+        HumanMessage(user),
+    ]
 
 
 def says_not_found(text: str) -> bool:

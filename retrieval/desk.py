@@ -163,7 +163,7 @@ class NewsDesk:
             yield done("", [], loaded.notice)
             return
         if loaded.model is not None:
-            final = yield from self._generate(standalone, result.articles, loaded, timings, started)
+            final = yield from self._generate(standalone, result.articles, loaded, timings, started, as_of)
             if final is not None:
                 yield done(*final)
                 return
@@ -186,7 +186,13 @@ class NewsDesk:
         return text, citations
 
     def _generate(
-        self, question: str, hits: list[ArticleHit], loaded: LoadedLLM, timings: dict[str, float], started: float
+        self,
+        question: str,
+        hits: list[ArticleHit],
+        loaded: LoadedLLM,
+        timings: dict[str, float],
+        started: float,
+        as_of: dt.date,
     ) -> Generator[str, None, tuple[str, list[Citation], str] | None]:
         """Stream the model's answer; return (text, citations) checked, or None if the backend failed."""
         from retrieval import prompts
@@ -197,7 +203,7 @@ class NewsDesk:
         t = time.perf_counter()
         passages: list[PromptPassage] = select_passages(question, hits, self.embedder)
         timings["passages"] = time.perf_counter() - t
-        messages = answer_messages(question, passages)
+        messages = answer_messages(question, passages, as_of)
         raw, shown = "", 0
         t = time.perf_counter()
         try:

@@ -190,7 +190,9 @@ class Evaluation:
             from retrieval import prompts
 
             settings["prompts"] = hashlib.blake2b(
-                (prompts.ANSWER_SYSTEM + prompts.ANSWER_USER).encode(), digest_size=6
+                json.dumps([prompts.ANSWER_SYSTEM, prompts.ANSWER_USER, prompts.EXAMPLE_PASSAGE,
+                            prompts.EXAMPLE_TODAY, prompts.EXAMPLE_QUESTION, prompts.EXAMPLE_ANSWER]).encode(),
+                digest_size=6,
             ).hexdigest()
         raw = json.dumps({"mode": self.mode, **settings}, sort_keys=True, default=str)
         return hashlib.blake2b(raw.encode(), digest_size=6).hexdigest()

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from retrieval.chunking import split_sentences
 from retrieval.embeddings import Embedder
+from retrieval.injection import speaks_to_the_model
 from retrieval.relevance import sentence_scores
 from retrieval.types import ArticleHit, Citation
 
@@ -27,7 +28,11 @@ def best_sentences(question: str, hits: list[ArticleHit], embedder: Embedder) ->
     candidates: list[tuple[ArticleHit, str]] = []
     for hit in hits[:ARTICLES_READ]:
         for passage in hit.passages[:PASSAGES_READ]:
-            candidates.extend((hit, s) for s in split_sentences(passage.text) if len(s.split()) >= MIN_WORDS)
+            candidates.extend(
+                (hit, s)
+                for s in split_sentences(passage.text)
+                if len(s.split()) >= MIN_WORDS and not speaks_to_the_model(s)
+            )
     if not candidates:
         return []
     scores = sentence_scores(question, [s for _, s in candidates], embedder)

@@ -125,8 +125,11 @@ def test_streams_over_http_and_checks_citations(desk: NewsDesk, server: FakeOpen
     request = server.requests[-1]
     assert request["model"] == "fake-model" and request["stream"] is True and request["temperature"] == 0
     assert server.headers_seen[-1]["Authorization"] == "Bearer sk-test-key"
-    user = request["messages"][1]["content"]
-    assert user.startswith("<passages>\n[1] ") and "</passages>\nQuestion: What did Modi and Putin discuss?" in user
+    roles = [m["role"] for m in request["messages"]]
+    assert roles == ["system", "user", "assistant", "user"]  # rules, the worked example, the question
+    user = request["messages"][-1]["content"]
+    assert user.startswith("Today is ") and "\n<passages>\n[1] " in user
+    assert user.endswith("</passages>\nQuestion: What did Modi and Putin discuss?")
 
 
 def test_the_server_rewrites_a_follow_up_before_search(desk: NewsDesk, server: FakeOpenAI) -> None:
@@ -136,7 +139,7 @@ def test_the_server_rewrites_a_follow_up_before_search(desk: NewsDesk, server: F
     assert answer.standalone_question == REWRITTEN
     assert server.requests[0]["messages"][0]["content"] == CONDENSE_SYSTEM
     assert "Last question: and what about the S-500?" in server.requests[0]["messages"][1]["content"]
-    assert REWRITTEN in server.requests[1]["messages"][1]["content"]
+    assert REWRITTEN in server.requests[1]["messages"][-1]["content"]
     assert not answer.abstained and answer.citations[0].title.startswith("Prime Minister Narendra Modi")
 
 
