@@ -30,7 +30,8 @@ from retrieval.metrics import percentile  # noqa: E402
 QUESTIONS = ROOT.parent / "shared" / "data" / "realtimeqa" / "questions_dev.jsonl"
 
 
-def load_questions(path: Path, n: int) -> list[tuple[str, dt.date | None]]:
+def load_questions(path: Path, n: int) -> list[tuple[str, dt.date | None, bool]]:
+    """(question, as_of, answerable from the articles), in file order."""
     out = []
     with path.open() as f:
         for line in f:
@@ -40,13 +41,13 @@ def load_questions(path: Path, n: int) -> list[tuple[str, dt.date | None]]:
                 as_of = dt.date.fromisoformat(raw)
             except ValueError:
                 as_of = None
-            out.append((record["question"], as_of))
+            out.append((record["question"], as_of, bool(record.get("urls_containing_answer_string"))))
             if len(out) == n:
                 break
     return out
 
 
-def run_backend(backend: str, home: Path, questions: list[tuple[str, dt.date | None]], embedder: Any) -> dict[str, Any]:
+def run_backend(backend: str, home: Path, questions: list[tuple[str, dt.date | None, bool]], embedder: Any) -> dict[str, Any]:
     from retrieval import Answer, NewsDesk, Settings
 
     desk = NewsDesk(Settings.from_env(home=home, llm=backend), embedder)
@@ -54,7 +55,7 @@ def run_backend(backend: str, home: Path, questions: list[tuple[str, dt.date | N
     desk.warm_up()
     load_seconds = time.perf_counter() - t
     rows = []
-    for i, (question, as_of) in enumerate(questions, 1):
+    for i, (question, as_of, answerable) in enumerate(questions, 1):
         started = time.perf_counter()
         first: float | None = None
         answer: Answer | None = None
@@ -67,6 +68,7 @@ def run_backend(backend: str, home: Path, questions: list[tuple[str, dt.date | N
         assert answer is not None
         rows.append({
             "question": question,
+            "answerable": answerable,
             "first_token": first if first is not None else total,
             "total": total,
             "prompt_tokens": answer.timings.get("prompt_tokens"),
@@ -89,6 +91,9 @@ def run_backend(backend: str, home: Path, questions: list[tuple[str, dt.date | N
         "questions": len(rows),
         "load_seconds": round(load_seconds, 2),
         "abstained": sum(r["abstained"] for r in rows),
+        # abstaining is right when the articles do not hold the answer, wrong when they do
+        "abstained_answerable": f"{sum(r['abstained'] for r in rows if r['answerable'])}/{sum(r['answerable'] for r in rows)}",
+        "abstained_unanswerable": f"{sum(r['abstained'] for r in rows if not r['answerable'])}/{sum(not r['answerable'] for r in rows)}",
         "llm_calls": len(generated),
         "first_token_p50": percentile([r["first_token"] for r in rows], 50),
         "first_token_p95": percentile([r["first_token"] for r in rows], 95),
@@ -106,12 +111,13 @@ def run_backend(backend: str, home: Path, questions: list[tuple[str, dt.date | N
 
 
 def table(results: list[dict[str, Any]]) -> str:
-    head = ("| backend | n | LLM calls | abstained | first token p50 / p95 (s) | total p50 / p95 (s) | "
+    head = ("| backend | n | LLM calls | abstained: answerable / not | first token p50 / p95 (s) | total p50 / p95 (s) | "
             "LLM answers only: first / total p50 (s) | search / passages p50 (s) | prompt tokens p50 / p95 |")
     lines = [head, "|" + "---|" * 9]
     for r in results:
         lines.append(
-            f"| {r['backend']} | {r['questions']} | {r['llm_calls']} | {r['abstained']} | "
+            f"| {r['backend']} | {r['questions']} | {r['llm_calls']} | "
+            f"{r['abstained_answerable']} / {r['abstained_unanswerable']} | "
             f"{r['first_token_p50']:.2f} / {r['first_token_p95']:.2f} | {r['total_p50']:.2f} / {r['total_p95']:.2f} | "
             f"{r['llm_first_token_p50']:.2f} / {r['llm_total_p50']:.2f} | "
             f"{r['search_p50']:.2f} / {r['passages_p50']:.2f} | "

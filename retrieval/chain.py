@@ -1,8 +1,9 @@
 """The answer chain: follow-up → standalone question; hits → short numbered passages → prompt.
 
-Passages are kept short on purpose: a 2-core CPU reads ~42 prompt tokens a second, so each
-article contributes only its sentences closest to the question (PASSAGE_CHARS), and at most
-MAX_PASSAGES articles are shown. Passage text is data: it is fenced in <passages> tags (any such
+Passages are kept short on purpose: on 2 cores, reading them is most of the wait for the first
+token, and the 1.5B model answered worse, not better, from longer ones (benchmarks/README.md).
+So each article contributes only its sentences closest to the question (PASSAGE_CHARS), and at
+most MAX_PASSAGES articles are shown; sentences that speak to the model are never shown. Passage text is data: it is fenced in <passages> tags (any such
 tag inside an article is removed) and the system prompt says so.
 """
 
@@ -26,8 +27,8 @@ from retrieval.types import ArticleHit, Turn
 
 log = logging.getLogger(__name__)
 
-MAX_PASSAGES = 3  # articles shown to the model (3-5; each costs ~2 s of prompt reading on 2 cores)
-PASSAGE_CHARS = 360  # per article: its best sentences, in article order
+MAX_PASSAGES = 3  # articles shown to the model (3-5; each costs about 1 s of prompt reading on 2 cores)
+PASSAGE_CHARS = 360  # per article: its best sentences, in article order (450 measured worse)
 CHUNKS_READ = 2  # an article's best chunks searched for those sentences
 HISTORY_TURNS = 4
 HISTORY_CHARS = 300
@@ -110,20 +111,17 @@ def answer_messages(
         for p in passages
     ]
     e = prompts.EXAMPLE_PASSAGE
-    example = prompts.ANSWER_USER.format(
-        today=prompts.EXAMPLE_TODAY,
-        passages=_passage_block(1, e["source"], e["date"], e["title"], e["text"]),
-        question=prompts.EXAMPLE_QUESTION,
-    )
+    example_passage = _passage_block(1, e["source"], e["date"], e["title"], e["text"])
+    examples: list[BaseMessage] = []
+    for example_question, example_answer in prompts.EXAMPLES:
+        examples.append(HumanMessage(prompts.ANSWER_USER.format(
+            today=prompts.EXAMPLE_TODAY, passages=example_passage, question=example_question
+        )))
+        examples.append(AIMessage(example_answer))
     user = prompts.ANSWER_USER.format(
         today=(today or dt.date.today()).isoformat(), passages="\n".join(blocks), question=_clean(question)
     )
-    return [
-        SystemMessage(prompts.ANSWER_SYSTEM),
-        HumanMessage(example),
-        AIMessage(prompts.EXAMPLE_ANSWER),
-        HumanMessage(user),
-    ]
+    return [SystemMessage(prompts.ANSWER_SYSTEM), *examples, HumanMessage(user)]
 
 
 def says_not_found(text: str) -> bool:

@@ -191,7 +191,7 @@ class Evaluation:
 
             settings["prompts"] = hashlib.blake2b(
                 json.dumps([prompts.ANSWER_SYSTEM, prompts.ANSWER_USER, prompts.EXAMPLE_PASSAGE,
-                            prompts.EXAMPLE_TODAY, prompts.EXAMPLE_QUESTION, prompts.EXAMPLE_ANSWER]).encode(),
+                            prompts.EXAMPLE_TODAY, prompts.EXAMPLES]).encode(),
                 digest_size=6,
             ).hexdigest()
         raw = json.dumps({"mode": self.mode, **settings}, sort_keys=True, default=str)

@@ -1,7 +1,7 @@
-"""Prompt texts as named constants, kept short: a 2-core CPU reads about 42 prompt tokens a second.
+"""Prompt texts as named constants. On 2 cores, reading the prompt is most of the wait for the first token.
 
-The system prompt never changes, so llama.cpp evaluates it once and reuses it (prefix cache);
-everything that varies (passages, question) comes after it.
+The system prompt and the worked examples never change, so llama.cpp evaluates them once and
+reuses them (prefix cache); everything that varies (date, passages, question) comes after them.
 """
 
 NOT_FOUND = "NOT FOUND"  # what the model answers when the passages do not answer the question
@@ -13,18 +13,20 @@ ANSWER_SYSTEM = (
     "Reply in 1 to 4 short sentences. The first sentence answers the question directly: it names "
     "the person, place, number or thing asked for. End each sentence with the number of the passage "
     "it comes from, like [1]."
-    # No "reply NOT FOUND if the passages do not answer": told that, the 1.5B model replied it
-    # to 33 of 40 dev questions (6 of 10 answerable ones it answers right without it). Relevance
-    # is gated before the model (min_relevance) and every sentence is checked after it, and a
-    # model that still says NOT FOUND or "the passages do not say" is taken as abstaining.
+    # Abstaining is taught by the second worked example (EXAMPLES), not by a rule: with the rule
+    # "if the passages do not answer, reply NOT FOUND" as well, the 1.5B model abstained on 7 of
+    # 37 answerable dev questions (contains-accuracy 0.40 on 60); with neither, on 3 of 43 whose
+    # answer is not in the articles (0.48); with the example alone, 3 of 37 and 8 of 43 (0.47).
+    # Relevance is also gated before the model (min_relevance) and every sentence is checked
+    # after it; "the passages do not say" is taken as abstaining too. benchmarks/README.md.
 )
 
 PASSAGE_HEADER = "[{n}] {source} · {date} · {title}"
 
 # The user message ends with the question: an instruction after it ("Answer (… like [1]):") was
-# continued by the 1.5B model as a bare "[1]" on 14 of 60 dev questions. The format is shown by
-# one worked example instead, given as an earlier turn; it sits before everything that varies,
-# so llama.cpp reads it once and reuses it (prefix cache) like the system prompt.
+# continued by the 1.5B model as a bare "[1]", an empty answer (14 abstentions in 60 dev
+# questions became 0 without it). The format is shown by
+# worked examples instead, given as earlier turns.
 ANSWER_USER = "Today is {today}.\n<passages>\n{passages}\n</passages>\nQuestion: {question}"
 
 EXAMPLE_PASSAGE = {  # invented news, so no real outlet or person is ever quoted from the prompt
@@ -35,8 +37,11 @@ EXAMPLE_PASSAGE = {  # invented news, so no real outlet or person is ever quoted
     "ending the incumbent's 12-year run. Turnout was the highest in two decades.",
 }
 EXAMPLE_TODAY = "2024-03-04"
-EXAMPLE_QUESTION = "Who won the mayoral race in Lowell Bay?"
-EXAMPLE_ANSWER = "Dana Ruiz won the Lowell Bay mayoral race [1]. She took 54% of the vote [1]."
+# (question, answer) pairs over EXAMPLE_PASSAGE: one the passage answers, one it does not
+EXAMPLES = (
+    ("Who won the mayoral race in Lowell Bay?", "Dana Ruiz won the Lowell Bay mayoral race [1]. She took 54% of the vote [1]."),
+    ("How much did Lowell Bay's new stadium cost?", NOT_FOUND),
+)
 
 CONDENSE_SYSTEM = (
     "Rewrite the user's last question so it can be understood without the conversation: "

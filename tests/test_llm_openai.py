@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from retrieval import NewsDesk, Settings, Turn
-from retrieval.prompts import CONDENSE_SYSTEM
+from retrieval.prompts import CONDENSE_SYSTEM, EXAMPLES
 
 REWRITTEN = "What did Modi and Putin say about the S-500 missile system?"
 
@@ -126,7 +126,7 @@ def test_streams_over_http_and_checks_citations(desk: NewsDesk, server: FakeOpen
     assert request["model"] == "fake-model" and request["stream"] is True and request["temperature"] == 0
     assert server.headers_seen[-1]["Authorization"] == "Bearer sk-test-key"
     roles = [m["role"] for m in request["messages"]]
-    assert roles == ["system", "user", "assistant", "user"]  # rules, the worked example, the question
+    assert roles == ["system", *["user", "assistant"] * len(EXAMPLES), "user"]  # rules, worked examples, the question
     user = request["messages"][-1]["content"]
     assert user.startswith("Today is ") and "\n<passages>\n[1] " in user
     assert user.endswith("</passages>\nQuestion: What did Modi and Putin discuss?")
