@@ -3,8 +3,9 @@
 Passages are kept short on purpose: on 2 cores, reading them is most of the wait for the first
 token, and the 1.5B model answered worse, not better, from longer ones (benchmarks/README.md).
 So each article contributes only its sentences closest to the question (PASSAGE_CHARS), and at
-most MAX_PASSAGES articles are shown; sentences that speak to the model are never shown. Passage text is data: it is fenced in <passages> tags (any such
-tag inside an article is removed) and the system prompt says so.
+most MAX_PASSAGES articles are shown. Passage text is data: it is fenced in <passages> tags (any
+such tag inside an article is removed), the system prompt says so, and sentences that speak to
+the model (retrieval/injection.py) are never shown.
 """
 
 from __future__ import annotations
@@ -46,7 +47,6 @@ _MARKERS = re.compile(r"\s*\[\d+(?:\s*,\s*\d+)*\]")
 def _clean(text: str) -> str:
     """Passage text as data: one line, no fence tags."""
     return " ".join(_TAGS.sub(" ", text).split())
-
 
 
 def select_passages(
@@ -100,7 +100,7 @@ def _passage_block(n: int, source: str, published: str, title: str, text: str) -
 def answer_messages(
     question: str, passages: Sequence[PromptPassage], today: dt.date | None = None
 ) -> list[BaseMessage]:
-    """System rules, one worked example, then the passages and the question.
+    """System rules, the worked examples, then the passages and the question.
 
     The model is told the day the question is asked (as_of), so that for "this week" it can
     prefer a recent source over an older one on the same topic."""

@@ -25,8 +25,8 @@ PASSAGE_HEADER = "[{n}] {source} · {date} · {title}"
 
 # The user message ends with the question: an instruction after it ("Answer (… like [1]):") was
 # continued by the 1.5B model as a bare "[1]", an empty answer (14 abstentions in 60 dev
-# questions became 0 without it). The format is shown by
-# worked examples instead, given as earlier turns.
+# questions became 0 without it). The format is shown by worked examples instead, given as
+# earlier turns.
 ANSWER_USER = "Today is {today}.\n<passages>\n{passages}\n</passages>\nQuestion: {question}"
 
 EXAMPLE_PASSAGE = {  # invented news, so no real outlet or person is ever quoted from the prompt

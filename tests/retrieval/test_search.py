@@ -82,4 +82,3 @@ def test_nothing_ingested_is_a_clear_error(tmp_path: Path, real_embedder) -> Non
 
     with pytest.raises(EmptyIndexError, match="newsbot ingest"):
         NewsDesk(Settings(home=tmp_path / "empty"), real_embedder).search("anything")
-
