@@ -68,7 +68,8 @@ def main() -> None:
 
     # both halves are queried once per question (the widest candidate list any variant needs);
     # each variant only re-ranks them
-    widest = replace(desk.settings, candidates=max(desk.settings.candidates, 100))
+    most = max([desk.settings.candidates, *(v["candidates"] for v in VARIANTS.values() if "candidates" in v)])
+    widest = replace(desk.settings, candidates=most)
     base = HybridSearcher(widest, desk.store, desk.embedder, lexical)
     if args.cache and args.cache.exists():
         found = pickle.loads(args.cache.read_bytes())

@@ -14,6 +14,7 @@ import datetime as dt
 import logging
 import re
 from collections.abc import Sequence
+from functools import cache
 
 from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
@@ -110,18 +111,33 @@ def answer_messages(
         )
         for p in passages
     ]
-    e = prompts.EXAMPLE_PASSAGE
-    example_passage = _passage_block(1, e["source"], e["date"], e["title"], e["text"])
-    examples: list[BaseMessage] = []
-    for example_question, example_answer in prompts.EXAMPLES:
-        examples.append(HumanMessage(prompts.ANSWER_USER.format(
-            today=prompts.EXAMPLE_TODAY, passages=example_passage, question=example_question
-        )))
-        examples.append(AIMessage(example_answer))
     user = prompts.ANSWER_USER.format(
         today=(today or dt.date.today()).isoformat(), passages="\n".join(blocks), question=_clean(question)
     )
-    return [SystemMessage(prompts.ANSWER_SYSTEM), *examples, HumanMessage(user)]
+    return [SystemMessage(prompts.ANSWER_SYSTEM), *_examples(), HumanMessage(user)]
+
+
+@cache
+def _examples() -> tuple[BaseMessage, ...]:
+    """The worked examples as chat turns; they never change, so they are built once."""
+    e = prompts.EXAMPLE_PASSAGE
+    passage = _passage_block(1, e["source"], e["date"], e["title"], e["text"])
+    turns: list[BaseMessage] = []
+    for question, answer in prompts.EXAMPLES:
+        user = prompts.ANSWER_USER.format(today=prompts.EXAMPLE_TODAY, passages=passage, question=question)
+        turns.append(HumanMessage(user))
+        turns.append(AIMessage(answer))
+    return tuple(turns)
+
+
+def prompt_signature() -> str:
+    """Everything that shapes what the model is shown: the prompt rendered for a fixed sample,
+    and the passage budget. Evaluation keys its results by it, so a changed prompt never
+    reuses answers of the old one."""
+    hit = ArticleHit("sample", "Title", "Outlet", "https://example.org", dt.date(2000, 1, 1), 1.0)
+    messages = answer_messages("Question?", [PromptPassage(1, hit, "Passage.")], dt.date(2000, 1, 2))
+    budget = f"{MAX_PASSAGES}/{PASSAGE_CHARS}/{CHUNKS_READ}"
+    return "\n\n".join([budget, *(f"{m.type}: {m.text}" for m in messages)])
 
 
 def says_not_found(text: str) -> bool:

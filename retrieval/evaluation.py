@@ -187,13 +187,9 @@ class Evaluation:
         if self.mode != "answer":
             settings = {k: v for k, v in settings.items() if not k.startswith("llm")}
         else:
-            from retrieval import prompts
+            from retrieval.chain import prompt_signature
 
-            settings["prompts"] = hashlib.blake2b(
-                json.dumps([prompts.ANSWER_SYSTEM, prompts.ANSWER_USER, prompts.EXAMPLE_PASSAGE,
-                            prompts.EXAMPLE_TODAY, prompts.EXAMPLES]).encode(),
-                digest_size=6,
-            ).hexdigest()
+            settings["prompts"] = hashlib.blake2b(prompt_signature().encode(), digest_size=6).hexdigest()
         raw = json.dumps({"mode": self.mode, **settings}, sort_keys=True, default=str)
         return hashlib.blake2b(raw.encode(), digest_size=6).hexdigest()
 
