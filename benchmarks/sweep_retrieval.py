@@ -71,12 +71,15 @@ def main() -> None:
     most = max([desk.settings.candidates, *(v["candidates"] for v in VARIANTS.values() if "candidates" in v)])
     widest = replace(desk.settings, candidates=most)
     base = HybridSearcher(widest, desk.store, desk.embedder, lexical)
-    if args.cache and args.cache.exists():
-        found = pickle.loads(args.cache.read_bytes())
+    # the cache is valid for one index revision and one question file
+    key = (desk.store.revision(), str(args.questions), most)
+    cached = pickle.loads(args.cache.read_bytes()) if args.cache and args.cache.exists() else None
+    if cached and cached[0] == key:
+        found = cached[1]
     else:
         found = [base.candidates(q.question) for q in questions]
         if args.cache:
-            args.cache.write_bytes(pickle.dumps(found))
+            args.cache.write_bytes(pickle.dumps((key, found)))
     print(f"{len(questions)} questions; 'pool': an answer-bearing article anywhere in the fused candidates\n")
     print("| variant | " + " | ".join(f"R@{k}" for k in KS) + " | MRR@10 | pool |")
     print("|---|" + "---:|" * (len(KS) + 2))
