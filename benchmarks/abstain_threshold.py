@@ -17,8 +17,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from retrieval import NewsDesk, Settings  # noqa: E402
-from retrieval.evaluation import read_questions  # noqa: E402
-from retrieval.metrics import percentile  # noqa: E402
+from retrieval.evaluation.harness import read_questions  # noqa: E402
+from retrieval.evaluation.metrics import percentile  # noqa: E402
 
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "realtimeqa"
 THRESHOLDS = (0.20, 0.25, 0.30, 0.35, 0.40, 0.45, 0.50)

@@ -25,7 +25,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from retrieval.metrics import percentile  # noqa: E402
+from retrieval.evaluation.metrics import percentile  # noqa: E402
 
 QUESTIONS = ROOT.parent / "shared" / "data" / "realtimeqa" / "questions_dev.jsonl"
 
@@ -139,7 +139,7 @@ def main() -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     sys.path.insert(0, str(ROOT))
-    from retrieval.embeddings import MiniLMEmbedder
+    from retrieval.index.embeddings import MiniLMEmbedder
 
     questions = load_questions(args.questions, args.n)
     embedder = MiniLMEmbedder()

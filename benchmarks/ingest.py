@@ -21,8 +21,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from retrieval import NewsDesk, Settings  # noqa: E402
-from retrieval.chunking import embedding_text  # noqa: E402
-from retrieval.metrics import percentile  # noqa: E402
+from retrieval.ingest.chunking import embedding_text  # noqa: E402
+from retrieval.evaluation.metrics import percentile  # noqa: E402
 
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "realtimeqa"
 

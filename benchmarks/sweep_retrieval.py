@@ -19,11 +19,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from retrieval import NewsDesk, Settings  # noqa: E402
-from retrieval.evaluation import KS, Question, read_article_texts, read_questions  # noqa: E402
+from retrieval.evaluation.harness import KS, Question, read_article_texts, read_questions  # noqa: E402
 from retrieval.ids import normalize_url  # noqa: E402
-from retrieval.metrics import contains, first_hit, mrr_at, recall_at  # noqa: E402
-from retrieval.search import Filters, HybridSearcher  # noqa: E402
-from retrieval.timeparse import parse_window  # noqa: E402
+from retrieval.evaluation.metrics import contains, first_hit, mrr_at, recall_at  # noqa: E402
+from retrieval.search.hybrid import Filters, HybridSearcher  # noqa: E402
+from retrieval.search.timeparse import parse_window  # noqa: E402
 
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "realtimeqa"
 

@@ -11,9 +11,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 if TYPE_CHECKING:
-    from retrieval import NewsDesk
-
-MAX_QUESTION_CHARS = 10_000
+    from retrieval import NewsDesk, Settings
 
 
 def _date(ctx: click.Context, param: click.Parameter, value: str | None) -> dt.date | None:
@@ -25,11 +23,16 @@ def _date(ctx: click.Context, param: click.Parameter, value: str | None) -> dt.d
         raise click.BadParameter(f"{value!r} is not a date like 2025-04-11") from None
 
 
-def _desk(ctx: click.Context) -> "NewsDesk":
-    from retrieval import NewsDesk, Settings
+def _settings(ctx: click.Context) -> "Settings":
+    from retrieval import Settings
 
-    settings = Settings.from_env(home=ctx.obj.get("home"))
-    return NewsDesk(settings)
+    return run_guarded(lambda: Settings.from_env(home=ctx.obj.get("home")))
+
+
+def _desk(ctx: click.Context) -> "NewsDesk":
+    from retrieval import NewsDesk
+
+    return NewsDesk(_settings(ctx))
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -59,10 +62,11 @@ def run_guarded(fn: Any) -> Any:
 
 @cli.command()
 @click.argument("inputs", nargs=-1, required=True)
+@click.option("--source", default="", metavar="NAME", help="Outlet of articles whose input names none (e.g. seed-format files).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: when stderr is a terminal).")
 @click.pass_context
-def ingest(ctx: click.Context, inputs: tuple[str, ...], as_json: bool, progress: bool | None) -> None:
+def ingest(ctx: click.Context, inputs: tuple[str, ...], source: str, as_json: bool, progress: bool | None) -> None:
     """Ingest files, folders (recursively), RSS/Atom feeds and URLs."""
     from tqdm import tqdm
 
@@ -74,7 +78,7 @@ def ingest(ctx: click.Context, inputs: tuple[str, ...], as_json: bool, progress:
         bar.update(articles - bar.n)
         bar.set_postfix(chunks=chunks, refresh=False)
 
-    report = run_guarded(lambda: desk.ingest(inputs, progress=on_progress))
+    report = run_guarded(lambda: desk.ingest(inputs, progress=on_progress, source=source))
     bar.close()
     for name, reason in report.failed:
         click.echo(f"failed: {name}: {reason}", err=True)
@@ -91,12 +95,13 @@ def ingest(ctx: click.Context, inputs: tuple[str, ...], as_json: bool, progress:
 
 
 def _question(question: str) -> str:
-    question = question.strip()
-    if not question:
-        raise click.UsageError("the question is empty")
-    if len(question) > MAX_QUESTION_CHARS:
-        raise click.UsageError(f"the question is {len(question):,} characters long; ask in under {MAX_QUESTION_CHARS:,}")
-    return question
+    """The engine's own check, reported as a usage error before anything loads."""
+    from retrieval import QuestionError, checked_question
+
+    try:
+        return checked_question(question)
+    except QuestionError as e:
+        raise click.UsageError(str(e)) from None
 
 
 @cli.command()
@@ -117,12 +122,12 @@ def ask(
     as_json: bool,
 ) -> None:
     """Answer QUESTION from the ingested news, citing numbered sources."""
-    from bot.render import answer_json, answer_text
+    from bot.terminal.render import answer_json, answer_text
 
     question = _question(question)
     desk = _desk(ctx)
     if not as_json and sys.stdout.isatty():  # a terminal gets the same streamed rendering as `chat`
-        from bot.render import StreamView, make_console
+        from bot.terminal.render import StreamView, make_console
 
         from retrieval import NewsbotError
 
@@ -141,10 +146,10 @@ def ask(
 @cli.command()
 @click.argument("query")
 @click.option("-k", default=5, show_default=True, help="Articles to show.")
-@click.option("--as-of", callback=_date)
-@click.option("--since", callback=_date)
-@click.option("--until", callback=_date)
-@click.option("--source", "sources", multiple=True)
+@click.option("--as-of", callback=_date, help="Rank as if today were this date (YYYY-MM-DD): its recent news gets a boost.")
+@click.option("--since", callback=_date, help="Only articles published on or after this date.")
+@click.option("--until", callback=_date, help="Only articles published on or before this date.")
+@click.option("--source", "sources", multiple=True, help="Only this outlet (repeatable).")
 @click.pass_context
 def search(
     ctx: click.Context, query: str, k: int, as_of: dt.date | None, since: dt.date | None, until: dt.date | None, sources: tuple[str, ...]
@@ -186,10 +191,12 @@ def stats(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def slack(ctx: click.Context, port: int | None, host: str, socket_mode: bool | None) -> None:
     """Run the Slack bot (tokens from SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET, SLACK_APP_TOKEN)."""
-    desk = _desk(ctx)  # reads .env first, so bot.env below sees its SLACK_* variables
-    from bot.slack_app import run
+    from bot.slack.app import run
+    from bot.slack.settings import SlackSettings
 
-    run_guarded(lambda: run(desk, port=port, host=host, socket_mode=socket_mode))
+    slack_settings = run_guarded(SlackSettings.from_env)
+    desk = _desk(ctx)
+    run_guarded(lambda: run(desk, slack_settings, port=port, host=host, socket_mode=socket_mode))
 
 
 @cli.command()
@@ -202,10 +209,10 @@ def chat(
     ctx: click.Context, as_of: dt.date | None, since: dt.date | None, until: dt.date | None, sources: tuple[str, ...]
 ) -> None:
     """Talk to the news in a terminal: follow-ups keep the context; /help lists the commands."""
-    from bot.repl import Filters, run_chat
-    from retrieval import Settings
+    from bot.terminal.repl import run_chat
+    from retrieval import Filters
 
-    settings = Settings.from_env(home=ctx.obj.get("home"))
+    settings = _settings(ctx)
     ctx.exit(run_guarded(lambda: run_chat(settings, Filters(since, until, sources, as_of))))
 
 
@@ -222,10 +229,9 @@ def evaluate(ctx: click.Context, articles: str, questions: str, mode: str, limit
 
     from tqdm import tqdm
 
-    from retrieval import Settings
     from retrieval.evaluation import Evaluation, markdown_table, write_outputs
 
-    settings = Settings.from_env(home=ctx.obj.get("home"))
+    settings = _settings(ctx)
     evaluation = Evaluation(settings, Path(articles), Path(questions), Path(out), mode)
     show = sys.stderr.isatty()
     with tqdm(desc="index", unit=" articles", disable=not show, file=sys.stderr) as bar:
@@ -241,6 +247,20 @@ def evaluate(ctx: click.Context, articles: str, questions: str, mode: str, limit
     paths = write_outputs(report, Path(out))
     click.echo(markdown_table(report))
     click.echo("\n" + "  ".join(f"{kind}: {path}" for kind, path in paths.items()), err=True)
+
+
+@cli.command("mcp")
+@click.pass_context
+def mcp_command(ctx: click.Context) -> None:
+    """Serve the news to AI assistants over MCP on stdio (tools: search_news, answer_news_question)."""
+    _settings(ctx)  # a bad setting stops here with one clear line, not at the first tool call
+    try:
+        from bot.mcp_server import run
+    except ModuleNotFoundError as e:
+        if e.name != "mcp" and not (e.name or "").startswith("mcp."):
+            raise
+        raise click.ClickException('the MCP SDK is not installed: pip install "newsbot[mcp]"') from e
+    run(lambda: _desk(ctx))
 
 
 def main() -> None:

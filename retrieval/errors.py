@@ -19,3 +19,7 @@ class BackendError(NewsbotError):
 
 class EmptyIndexError(NewsbotError):
     """Nothing has been ingested yet."""
+
+
+class QuestionError(NewsbotError):
+    """A question the engine will not take: empty, or far longer than any question."""

@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TypeVar
+
+from retrieval.errors import ConfigError
+
+N = TypeVar("N", int, float)
 
 DEFAULT_COLLECTION = "news"
 DEFAULT_CHUNK_TOKENS = 200  # under the embedder's 256-token window, with room for the title line
@@ -44,14 +50,23 @@ def load_dotenv_once() -> None:
         load_dotenv(path, override=False)
 
 
-def _float(name: str, default: float) -> float:
-    raw = os.environ.get(name)
-    return float(raw) if raw not in (None, "") else default
+def env_int(name: str, default: int) -> int:
+    """An integer setting; a malformed one is a ConfigError naming the variable, not a traceback."""
+    return _number(name, default, int, "a whole number")
 
 
-def _int(name: str, default: int) -> int:
-    raw = os.environ.get(name)
-    return int(raw) if raw not in (None, "") else default
+def env_float(name: str, default: float) -> float:
+    return _number(name, default, float, "a number")
+
+
+def _number(name: str, default: N, kind: Callable[[str], N], what: str) -> N:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return kind(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not {what}") from None
 
 
 @dataclass(frozen=True)
@@ -90,23 +105,23 @@ class Settings:
             home=Path(env["NEWSBOT_HOME"]).expanduser() if env.get("NEWSBOT_HOME") else _default_home(),
             chroma_url=env.get("NEWSBOT_CHROMA_URL", ""),
             collection=env.get("NEWSBOT_COLLECTION", DEFAULT_COLLECTION),
-            chunk_tokens=_int("NEWSBOT_CHUNK_TOKENS", DEFAULT_CHUNK_TOKENS),
-            embed_batch=_int("NEWSBOT_EMBED_BATCH", DEFAULT_EMBED_BATCH),
-            ingest_batch=_int("NEWSBOT_INGEST_BATCH", DEFAULT_INGEST_BATCH),
-            dense_chunks=_int("NEWSBOT_DENSE_CHUNKS", DEFAULT_DENSE_CHUNKS),
-            search_k=_int("NEWSBOT_SEARCH_K", DEFAULT_SEARCH_K),
-            candidates=_int("NEWSBOT_CANDIDATES", DEFAULT_CANDIDATES),
-            rrf_k=_int("NEWSBOT_RRF_K", DEFAULT_RRF_K),
-            fuse_articles=_int("NEWSBOT_FUSE_ARTICLES", int(DEFAULT_FUSE_ARTICLES)) == 1,
-            recency_days=_int("NEWSBOT_RECENCY_DAYS", DEFAULT_RECENCY_DAYS),
-            recency_bonus=_float("NEWSBOT_RECENCY_BONUS", DEFAULT_RECENCY_BONUS),
-            min_relevance=_float("NEWSBOT_MIN_RELEVANCE", DEFAULT_MIN_RELEVANCE),
+            chunk_tokens=env_int("NEWSBOT_CHUNK_TOKENS", DEFAULT_CHUNK_TOKENS),
+            embed_batch=env_int("NEWSBOT_EMBED_BATCH", DEFAULT_EMBED_BATCH),
+            ingest_batch=env_int("NEWSBOT_INGEST_BATCH", DEFAULT_INGEST_BATCH),
+            dense_chunks=env_int("NEWSBOT_DENSE_CHUNKS", DEFAULT_DENSE_CHUNKS),
+            search_k=env_int("NEWSBOT_SEARCH_K", DEFAULT_SEARCH_K),
+            candidates=env_int("NEWSBOT_CANDIDATES", DEFAULT_CANDIDATES),
+            rrf_k=env_int("NEWSBOT_RRF_K", DEFAULT_RRF_K),
+            fuse_articles=env_int("NEWSBOT_FUSE_ARTICLES", int(DEFAULT_FUSE_ARTICLES)) == 1,
+            recency_days=env_int("NEWSBOT_RECENCY_DAYS", DEFAULT_RECENCY_DAYS),
+            recency_bonus=env_float("NEWSBOT_RECENCY_BONUS", DEFAULT_RECENCY_BONUS),
+            min_relevance=env_float("NEWSBOT_MIN_RELEVANCE", DEFAULT_MIN_RELEVANCE),
             llm=env.get("NEWSBOT_LLM", DEFAULT_LLM).strip().lower() or DEFAULT_LLM,
             llm_model=env.get("NEWSBOT_LLM_MODEL", ""),
             llm_model_dir=Path(env["NEWSBOT_LLM_MODEL_DIR"]).expanduser() if env.get("NEWSBOT_LLM_MODEL_DIR") else None,
-            llm_threads=_int("NEWSBOT_LLM_THREADS", 0),
-            llm_ctx=_int("NEWSBOT_LLM_CTX", DEFAULT_LLM_CTX),
-            llm_max_tokens=_int("NEWSBOT_LLM_MAX_TOKENS", DEFAULT_LLM_MAX_TOKENS),
+            llm_threads=env_int("NEWSBOT_LLM_THREADS", 0),
+            llm_ctx=env_int("NEWSBOT_LLM_CTX", DEFAULT_LLM_CTX),
+            llm_max_tokens=env_int("NEWSBOT_LLM_MAX_TOKENS", DEFAULT_LLM_MAX_TOKENS),
             openai_base_url=env.get("NEWSBOT_OPENAI_BASE_URL", ""),
             openai_model=env.get("NEWSBOT_OPENAI_MODEL", DEFAULT_OPENAI_MODEL),
             openai_api_key=env.get("NEWSBOT_OPENAI_API_KEY") or env.get("OPENAI_API_KEY", ""),

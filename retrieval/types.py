@@ -77,6 +77,9 @@ class ArticleHit:
         return max((p.dense for p in self.passages if p.dense is not None), default=0.0)
 
 
+HISTORY_TURNS = 4  # earlier messages of a conversation the engine reads; front-ends need keep no more
+
+
 @dataclass(frozen=True)
 class Turn:
     """One earlier message of a conversation (a Slack thread, a REPL session)."""
@@ -103,6 +106,9 @@ class Citation:
         d = asdict(self)
         d["published"] = self.published.isoformat() if self.published else None
         return d
+
+
+ABSTAIN_TEXT = "I couldn't find this in the news I have."  # what an Answer that abstains says
 
 
 @dataclass

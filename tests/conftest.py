@@ -33,7 +33,7 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture(scope="session")
 def real_embedder():  # type: ignore[no-untyped-def]
-    from retrieval.embeddings import MiniLMEmbedder
+    from retrieval.index.embeddings import MiniLMEmbedder
 
     embedder = MiniLMEmbedder()
     embedder.embed("load the model once per test session")

@@ -7,7 +7,7 @@ import math
 import re
 from collections.abc import Sequence
 
-from retrieval.embeddings import Embedder
+from retrieval.index.embeddings import Embedder
 
 
 class HashingEmbedder(Embedder):

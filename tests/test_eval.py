@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from retrieval import Settings
-from retrieval.evaluation import Evaluation, summarize
-from retrieval.metrics import (
+from retrieval.evaluation.harness import Evaluation, summarize
+from retrieval.evaluation.metrics import (
     contains,
     exact_match,
     f1,

@@ -6,8 +6,8 @@ import datetime as dt
 
 import pytest
 
-from retrieval.citations import PromptPassage, check_citations, is_meta, leaks
-from retrieval.prompts import ANSWER_SYSTEM
+from retrieval.answer.citations import PromptPassage, check_citations, is_meta, leaks
+from retrieval.answer.prompts import ANSWER_SYSTEM
 from retrieval.types import ArticleHit
 
 TEXTS = {

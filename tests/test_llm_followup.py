@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
-from retrieval.chain import fallback_standalone, standalone_question
+from retrieval.answer.followup import fallback_standalone, standalone_question
 from retrieval.types import Turn
 
 HISTORY = [

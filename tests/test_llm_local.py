@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from retrieval import NewsDesk, Settings
-from retrieval.citations import leaks
-from retrieval.prompts import ANSWER_SYSTEM
+from retrieval.answer.citations import leaks
+from retrieval.answer.prompts import ANSWER_SYSTEM
 
 SEED_TITLE = "Prime Minister Narendra Modi on Monday held a telephonic conversation"
 AS_OF = dt.date(2021, 12, 22)
@@ -23,7 +23,7 @@ AS_OF = dt.date(2021, 12, 22)
 
 @pytest.fixture(scope="session")
 def local_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from retrieval.model_files import bundled_model
+    from retrieval.answer.model_files import bundled_model
 
     return bundled_model(tmp_path_factory.mktemp("models"))
 

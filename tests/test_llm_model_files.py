@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from retrieval import model_files
+from retrieval.answer import model_files
 from retrieval.errors import BackendError
-from retrieval.llm import EXTRACTIVE, load_chat_model
+from retrieval.answer.llm import EXTRACTIVE, load_chat_model
 from retrieval.settings import Settings
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from retrieval import NewsDesk, Settings, Turn
-from retrieval.prompts import CONDENSE_SYSTEM, EXAMPLES
+from retrieval.answer.prompts import CONDENSE_SYSTEM, EXAMPLES
 
 REWRITTEN = "What did Modi and Putin say about the S-500 missile system?"
 

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from retrieval.timeparse import parse_window
+from retrieval.search.timeparse import parse_window
 
 AS_OF = dt.date(2022, 1, 5)  # a Wednesday
 D = dt.date

@@ -205,7 +205,7 @@ def _local_llm_available() -> bool:
     if importlib.util.find_spec("llama_cpp") is None:
         return False
     try:
-        from retrieval.model_files import find_parts
+        from retrieval.answer.model_files import find_parts
 
         find_parts()
     except Exception:
@@ -267,7 +267,7 @@ ANSWER = Answer("q?", "They spoke by phone [1].", [CITED], abstained=False)
 
 
 def _rendered(links: bool) -> str:
-    from bot.render import make_console, print_answer
+    from bot.terminal.render import make_console, print_answer
 
     buf = io.StringIO()
     console = make_console(buf, force_terminal=True)
@@ -290,7 +290,7 @@ def test_sources_show_the_url_where_links_are_not_supported() -> None:
 
 
 def test_hyperlink_support_detection(monkeypatch: pytest.MonkeyPatch) -> None:
-    from bot.render import supports_hyperlinks
+    from bot.terminal.render import supports_hyperlinks
 
     class Tty(io.StringIO):
         def isatty(self) -> bool:
@@ -309,7 +309,7 @@ def test_hyperlink_support_detection(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_plain_text_format_of_ask_is_unchanged() -> None:
-    from bot.render import answer_text
+    from bot.terminal.render import answer_text
 
     assert answer_text(ANSWER) == (
         "They spoke by phone [1].\n\nSources:\n"

@@ -126,11 +126,13 @@ def mention(api: MockSlackAPI, text: str, channel: str = "C0NEWS", user: str = "
 
 @pytest.fixture
 def http_bot(slack_api: MockSlackAPI, slack_desk: Any, tmp_path: Path) -> Iterator[HttpBot]:
-    from bot.feedback import FeedbackStore
-    from bot.slack_app import build_app, serve_http
+    from bot.slack.app import build_app, serve_http
+    from bot.slack.feedback import FeedbackStore
+    from bot.slack.settings import SlackSettings
 
     feedback = FeedbackStore(tmp_path / "feedback.sqlite3")
-    app = build_app(slack_desk, token="xoxb-test", signing_secret=SIGNING_SECRET, api_url=slack_api.url, feedback=feedback)
+    settings = SlackSettings(bot_token="xoxb-test", signing_secret=SIGNING_SECRET, api_url=slack_api.url)
+    app = build_app(slack_desk, settings, feedback=feedback)
     server = serve_http(app, port=0, host="127.0.0.1")
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
@@ -142,12 +144,13 @@ def http_bot(slack_api: MockSlackAPI, slack_desk: Any, tmp_path: Path) -> Iterat
 
 @pytest.fixture
 def socket_bot(slack_api: MockSlackAPI, slack_desk: Any, tmp_path: Path) -> Iterator[tuple[Any, MockSocketModeServer]]:
-    from bot.feedback import FeedbackStore
-    from bot.slack_app import build_app, socket_mode_handler
+    from bot.slack.app import build_app, socket_mode_handler
+    from bot.slack.feedback import FeedbackStore
+    from bot.slack.settings import SlackSettings
 
     ws = MockSocketModeServer().start()
     slack_api.socket_url = ws.url
-    app = build_app(slack_desk, token="xoxb-test", api_url=slack_api.url, socket_mode=True,
+    app = build_app(slack_desk, SlackSettings(bot_token="xoxb-test", api_url=slack_api.url), socket_mode=True,
                     feedback=FeedbackStore(tmp_path / "feedback.sqlite3"))
     handler = socket_mode_handler(app, app_token="xapp-test")
     handler.connect()

@@ -6,8 +6,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from bot.feedback import Feedback, FeedbackStore
-from bot.listeners import TTLSet
+from bot.slack.feedback import Feedback, FeedbackStore
+from bot.slack.listeners import TTLSet
 
 
 def test_ttl_set_remembers_keys_until_they_expire() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.mrkdwn import escape, link, slack_to_plain, to_mrkdwn
+from bot.slack.mrkdwn import escape, link, slack_to_plain, to_mrkdwn
 
 ZW = "\u200b"
 

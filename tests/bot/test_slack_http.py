@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from bot import messages
-from bot.slack_ui import FEEDBACK_UP
+from bot.slack import messages
+from bot.slack.ui import FEEDBACK_UP
 from retrieval import Turn
 from tests.bot.conftest import PING_ARTICLE, PINGS, SIGNING_SECRET, HttpBot, mention
 from tests.bot.mock_slack_api import BOT_USER_ID, TEAM_ID, MockSlackAPI
@@ -138,7 +138,7 @@ def test_feedback_click_is_recorded_logged_and_acknowledged(http_bot: HttpBot, c
         "actions": [{"type": "button", "action_id": up["action_id"], "block_id": answer["blocks"][-1]["block_id"],
                      "value": up["value"], "action_ts": str(time.time())}],
     }
-    with caplog.at_level(logging.INFO, logger="bot.feedback"):
+    with caplog.at_level(logging.INFO, logger="bot.slack.feedback"):
         reply = http_bot.action(payload)
         assert reply.status == 200 and reply.seconds < 3
         api.wait_for(lambda: bool(api.calls_to("chat.postEphemeral")))
@@ -295,7 +295,7 @@ def test_errors_become_one_short_apology_and_are_logged(http_bot: HttpBot, slack
 
     monkeypatch.setattr(slack_desk, "stream", broken)
     event = mention(api, QUESTION)
-    with caplog.at_level(logging.ERROR, logger="bot.listeners"):
+    with caplog.at_level(logging.ERROR, logger="bot.slack.listeners"):
         http_bot.event(event)
         api.wait_for(lambda: any(m.get("text") == messages.ERROR_APOLOGY for m in api.final_messages("C0NEWS")))
     [message] = [m for m in api.final_messages("C0NEWS") if m.get("thread_ts") == event["ts"]]
@@ -306,12 +306,14 @@ def test_errors_become_one_short_apology_and_are_logged(http_bot: HttpBot, slack
 
 
 def test_an_empty_index_is_explained_not_crashed(slack_api: MockSlackAPI, make_desk: Any, tmp_path: Any) -> None:
-    from bot.feedback import FeedbackStore
-    from bot.slack_app import build_app
-    from bot.listeners import Listeners, Question
+    from bot.slack.app import build_app
+    from bot.slack.feedback import FeedbackStore
+    from bot.slack.listeners import Listeners, SlackAsk
+    from bot.slack.settings import SlackSettings
 
-    app = build_app(make_desk(llm="extractive"), token="xoxb-test", signing_secret=SIGNING_SECRET, api_url=slack_api.url)
+    settings = SlackSettings(bot_token="xoxb-test", signing_secret=SIGNING_SECRET, api_url=slack_api.url)
+    app = build_app(make_desk(llm="extractive"), settings)
     listeners = Listeners(make_desk(llm="extractive"), FeedbackStore(tmp_path / "fb.sqlite3"))
-    listeners.answer(Question(QUESTION, "C0NEWS", "U0ALICE", slack_api.new_ts(), None), app.client)
+    listeners.answer(SlackAsk(QUESTION, "C0NEWS", "U0ALICE", slack_api.new_ts(), None), app.client)
     [message] = slack_api.final_messages("C0NEWS")
     assert message["text"] == messages.EMPTY_INDEX

@@ -5,15 +5,15 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-from bot import messages
-from bot.slack_ui import (
+from bot.slack import messages
+from bot.slack.ui import (
     BLOCKS_PER_MESSAGE,
     BUTTON_VALUE_LIMIT,
     FALLBACK_CHARS,
     SECTION_LIMIT,
     answer_messages,
     feedback_value,
-    source_line,
+    source_mrkdwn,
     split_text,
     streaming_message,
 )
@@ -27,9 +27,9 @@ def cite(n: int, **kw: object) -> Citation:
     return Citation(**base)  # type: ignore[arg-type]
 
 
-def test_source_line() -> None:
-    assert source_line(cite(1)) == "[1] The Hindu · 2021-12-20 · <https://example.com/1|Title 1>"
-    assert source_line(cite(2, source="", published=None, url="", title="<!here> T")) == (
+def test_source_mrkdwn() -> None:
+    assert source_mrkdwn(cite(1)) == "[1] The Hindu · 2021-12-20 · <https://example.com/1|Title 1>"
+    assert source_mrkdwn(cite(2, source="", published=None, url="", title="<!here> T")) == (
         "[2] unknown outlet · undated · &lt;!here&gt; T"
     )
 

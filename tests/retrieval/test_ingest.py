@@ -12,8 +12,8 @@ from collections import Counter
 from pathlib import Path
 
 from retrieval import NewsDesk, Settings
-from retrieval.chunking import chunk_article, split_sentences
-from retrieval.loaders import make_article
+from retrieval.ingest.chunking import chunk_article, split_sentences
+from retrieval.ingest.loaders import make_article
 
 from tests.conftest import ROOT
 

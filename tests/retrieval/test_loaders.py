@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from retrieval.loaders import load
+from retrieval.ingest.loaders import load
 from retrieval.types import Article
 
 from tests.conftest import CORPUS
@@ -160,7 +160,7 @@ def test_bad_inputs_are_named_with_a_reason_and_the_rest_is_read(tmp_path: Path,
 
 
 def test_same_url_gives_same_id_and_tracking_parameters_do_not_matter() -> None:
-    from retrieval.loaders import make_article
+    from retrieval.ingest.loaders import make_article
 
     a = make_article(body=BODY, url="https://Example.org/story/?utm_source=x#top")
     b = make_article(body=BODY + " Updated.", url="https://example.org/story")

@@ -1,6 +1,6 @@
 """Slack listeners: acknowledge at once, answer afterwards (Bolt lazy listeners), reply in threads.
 
-Each handler parses the Slack payload into a `Question`, and `Listeners.answer` does the rest:
+Each handler parses the Slack payload into a `SlackAsk`, and `Listeners.answer` does the rest:
 👀 reaction, placeholder, `desk.stream` edited into the placeholder at most once per interval, the
 final Block Kit answer, or one short apology. `register_listeners` at the bottom is the table of
 contents; HTTP mode, Socket Mode and the tests all call it.
@@ -22,10 +22,11 @@ from slack_bolt import Ack, App, BoltContext, BoltRequest, BoltResponse
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot import env, messages
-from bot.feedback import Feedback, FeedbackStore
-from bot.mrkdwn import slack_to_plain
-from bot.slack_ui import (
+from bot.slack import messages
+from bot.slack.feedback import Feedback, FeedbackStore
+from bot.slack.mrkdwn import slack_to_plain
+from bot.slack.settings import DEFAULT_DEDUPE_MAX, SlackSettings
+from bot.slack.ui import (
     FEEDBACK_DOWN,
     FEEDBACK_UP,
     answer_messages,
@@ -33,7 +34,7 @@ from bot.slack_ui import (
     placeholder_message,
     streaming_message,
 )
-from retrieval import Answer, EmptyIndexError, NewsDesk, Turn
+from retrieval import HISTORY_TURNS, Answer, EmptyIndexError, NewsDesk, Turn
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,7 @@ _CANT_POST = {"not_in_channel", "channel_not_found", "is_archived", "restricted_
 class TTLSet:
     """A bounded, thread-safe set of recently seen keys; `add` says whether a key is new."""
 
-    def __init__(self, ttl: float = env.DEDUPE_TTL, max_size: int = env.DEFAULT_DEDUPE_MAX) -> None:
+    def __init__(self, ttl: float, max_size: int = DEFAULT_DEDUPE_MAX) -> None:
         self.ttl = ttl
         self.max_size = max_size
         self._seen: OrderedDict[str, float] = OrderedDict()
@@ -73,8 +74,9 @@ class TTLSet:
 
 
 @dataclass
-class Question:
-    """One question as Slack delivered it, reduced to what answering needs."""
+class SlackAsk:
+    """One question as Slack delivered it (text, where it was asked, where to reply), reduced to what
+    answering needs."""
 
     text: str
     channel: str
@@ -91,24 +93,18 @@ def just_ack(ack: Ack) -> None:
 
 
 class Listeners:
-    """The bot's handlers, holding what they share: the desk, the feedback store, the dedupe set."""
+    """The bot's handlers, holding what they share: the desk, the feedback store, the dedupe set.
+    `settings` defaults to the built-in values; `build_app` passes the ones it was given."""
 
     def __init__(
-        self,
-        desk: NewsDesk,
-        feedback: FeedbackStore,
-        *,
-        update_interval: float = env.UPDATE_INTERVAL,
-        max_concurrent_answers: int = env.MAX_CONCURRENT_ANSWERS,
-        history_turns: int = env.HISTORY_TURNS,
-        seen: TTLSet | None = None,
+        self, desk: NewsDesk, feedback: FeedbackStore, settings: SlackSettings | None = None, *, seen: TTLSet | None = None
     ) -> None:
+        settings = settings or SlackSettings()
         self.desk = desk
         self.feedback = feedback
-        self.update_interval = update_interval
-        self.history_turns = history_turns
-        self.seen = seen or TTLSet()
-        self._slots = threading.BoundedSemaphore(max(1, max_concurrent_answers))
+        self.update_interval = settings.update_interval
+        self.seen = seen or TTLSet(settings.dedupe_ttl, settings.dedupe_max)
+        self._slots = threading.BoundedSemaphore(max(1, settings.max_concurrent_answers))
 
     # --- middleware -----------------------------------------------------------------------------
 
@@ -141,7 +137,7 @@ class Listeners:
         """@newsbot in a channel: answer in the thread (the event's thread, or a new one under it)."""
         thread_ts = event.get("thread_ts") or event["ts"]
         history = self._thread_history(client, context, event["channel"], event["thread_ts"], event["ts"]) if event.get("thread_ts") else []
-        self.answer(self._question(event, context, thread_ts, history or []), client)
+        self.answer(self._ask(event, context, thread_ts, history or []), client)
 
     def on_message(self, event: dict[str, Any], context: BoltContext, client: WebClient) -> None:
         """Direct messages, and replies in threads where we have already answered (no mention needed)."""
@@ -158,7 +154,7 @@ class Listeners:
                 return  # a thread we have not answered in: not talking to us
         elif not is_dm:
             return  # a top-level channel message without a mention
-        self.answer(self._question(event, context, thread_ts or ts, history or []), client)
+        self.answer(self._ask(event, context, thread_ts or ts, history or []), client)
 
     def on_command(self, command: dict[str, Any], client: WebClient, respond: Callable[..., Any]) -> None:
         """`/news QUESTION`: answered in the channel, as a new message that names who asked."""
@@ -167,7 +163,7 @@ class Listeners:
             respond(text=messages.EMPTY_QUESTION, response_type="ephemeral")
             return
         self.answer(
-            Question(
+            SlackAsk(
                 text=slack_to_plain(text), channel=command["channel_id"], user=command["user_id"],
                 message_ts=None, thread_ts=None, asked_by=command["user_id"], respond=respond,
             ),
@@ -197,7 +193,7 @@ class Listeners:
 
     # --- answering --------------------------------------------------------------------------------
 
-    def answer(self, q: Question, client: WebClient) -> None:
+    def answer(self, q: SlackAsk, client: WebClient) -> None:
         """React, post a placeholder, stream the answer into it, finish with Block Kit; never twice."""
         if q.message_ts and not self.seen.add(f"message:{q.channel}:{q.message_ts}"):
             log.info("message %s in %s is already being answered", q.message_ts, q.channel)
@@ -224,7 +220,7 @@ class Listeners:
             log.exception("answering %r in %s failed", q.text[:100], q.channel)
             self._fail(client, q, placeholder_ts, messages.ERROR_APOLOGY)
 
-    def _stream_into(self, client: WebClient, q: Question, ts: str) -> Answer:
+    def _stream_into(self, client: WebClient, q: SlackAsk, ts: str) -> Answer:
         """Run the engine; edit the growing answer into the placeholder at most once per interval."""
         text, final = "", None
         last_update = time.monotonic()
@@ -241,7 +237,7 @@ class Listeners:
             raise RuntimeError("the engine's stream ended without an Answer")
         return final
 
-    def _post(self, client: WebClient, q: Question, message: dict[str, Any]) -> str | None:
+    def _post(self, client: WebClient, q: SlackAsk, message: dict[str, Any]) -> str | None:
         """Post in the question's thread (or channel); when we may not post there, say so privately."""
         try:
             kwargs = {"thread_ts": q.thread_ts} if q.thread_ts else {}
@@ -254,7 +250,7 @@ class Listeners:
                 return None
             raise
 
-    def _fail(self, client: WebClient, q: Question, placeholder_ts: str | None, text: str) -> None:
+    def _fail(self, client: WebClient, q: SlackAsk, placeholder_ts: str | None, text: str) -> None:
         """One short message where the user is looking: in place of the placeholder, or in the thread."""
         try:
             if placeholder_ts:
@@ -271,8 +267,8 @@ class Listeners:
         except SlackApiError as e:
             log.debug("no 👀 on %s: %s", ts, e.response.get("error"))
 
-    def _question(self, event: dict[str, Any], context: BoltContext, thread_ts: str, history: list[Turn]) -> Question:
-        return Question(
+    def _ask(self, event: dict[str, Any], context: BoltContext, thread_ts: str, history: list[Turn]) -> SlackAsk:
+        return SlackAsk(
             text=slack_to_plain(event.get("text") or "", drop_user=context.bot_user_id),
             channel=event["channel"], user=event.get("user", ""), message_ts=event["ts"],
             thread_ts=thread_ts, history=history,
@@ -308,12 +304,12 @@ class Listeners:
                 merged[-1] = Turn(t.role, merged[-1].text + "\n" + t.text)
             else:
                 merged.append(t)
-        return merged[-self.history_turns :] if self.history_turns > 0 else []
+        return merged[-HISTORY_TURNS:]  # all the engine reads
 
 
-def register_listeners(app: App, desk: NewsDesk, feedback: FeedbackStore, **options: Any) -> Listeners:
+def register_listeners(app: App, desk: NewsDesk, feedback: FeedbackStore, settings: SlackSettings) -> Listeners:
     """Everything the bot listens to, in one place. Acks are immediate; the work runs lazily."""
-    ls = Listeners(desk, feedback, **options)
+    ls = Listeners(desk, feedback, settings)
     app.middleware(ls.skip_repeats)
     app.middleware(ls.skip_noise)
     app.event("app_mention")(ack=just_ack, lazy=[ls.on_mention])

@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from retrieval.chunking import split_sentences
-from retrieval.embeddings import Embedder
-from retrieval.lexical import tokenize
-from retrieval.relevance import OVERLAP_WEIGHT
+from retrieval.ingest.chunking import split_sentences
+from retrieval.index.embeddings import Embedder
+from retrieval.index.lexical import tokenize
+from retrieval.answer.relevance import OVERLAP_WEIGHT, overlap
 from retrieval.types import ArticleHit, Citation
 
 MIN_SUPPORT = 0.5  # an uncited sentence needs this much support to be attributed to a passage
@@ -135,8 +135,7 @@ def check_citations(
         offset += len(group)
         for i in range(len(kept)):
             k = int(np.argmax(block[i]))
-            overlap = len(claim_terms[i] & passage_terms[j]) / len(claim_terms[i]) if claim_terms[i] else 0.0
-            support[i, j] = float(block[i, k]) + OVERLAP_WEIGHT * overlap
+            support[i, j] = float(block[i, k]) + OVERLAP_WEIGHT * overlap(claim_terms[i], passage_terms[j])
             best[i][j] = group[k]
 
     numbers: dict[str, int] = {}  # article id -> new number, in order of first use

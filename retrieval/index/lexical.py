@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from retrieval.store import NO_DATE, ChromaStore
+from retrieval.index.store import NO_DATE, ChromaStore
 
 log = logging.getLogger(__name__)
 

@@ -14,12 +14,12 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from retrieval.chunking import chunk_article, embedding_text
-from retrieval.embeddings import Embedder
+from retrieval.ingest.chunking import chunk_article, embedding_text
+from retrieval.index.embeddings import Embedder
 from retrieval.ids import content_hash
-from retrieval.loaders import Loaded
+from retrieval.ingest.loaders import Loaded
 from retrieval.settings import Settings
-from retrieval.store import ArticleState, ChromaStore, chunk_metadata
+from retrieval.index.store import ArticleState, ChromaStore, chunk_metadata
 from retrieval.types import Article, Chunk, IngestReport
 
 log = logging.getLogger(__name__)

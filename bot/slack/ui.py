@@ -1,7 +1,7 @@
 """Block Kit builders: data in, message dicts (`text` + `blocks`) out. No Slack calls here.
 
 Every message carries a plain `text` fallback (notifications, screen readers, old clients), and every
-piece of text from an article or a user is escaped (see `bot.mrkdwn`). Slack's limits decide the
+piece of text from an article or a user is escaped (see `bot.slack.mrkdwn`). Slack's limits decide the
 shapes: a section holds 3,000 characters, a message 50 blocks.
 """
 
@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from bot import messages
-from bot.mrkdwn import escape, link, to_mrkdwn
+from bot.citation_text import date_text, outlet
+from bot.slack import messages
+from bot.slack.mrkdwn import escape, link, to_mrkdwn
 from retrieval import Answer, Citation
 
 SECTION_LIMIT = 3000  # characters of mrkdwn in one section block
@@ -65,12 +66,11 @@ def split_text(text: str, limit: int = SECTION_LIMIT) -> list[str]:
     return pieces
 
 
-def source_line(c: Citation) -> str:
-    """`[n] outlet · date · <url|title>`: one context line per cited source."""
-    outlet = escape(c.source or "unknown outlet")
-    date = c.published.isoformat() if c.published else "undated"
+def source_mrkdwn(c: Citation) -> str:
+    """`[n] outlet · date · <url|title>`: the plain source line (bot.citation_text) as escaped
+    mrkdwn, its title the link instead of a bare URL; one context line per cited source."""
     title = link(c.url, c.title or c.url) if c.url.startswith(("http://", "https://")) else escape(c.title)
-    return f"[{c.n}] {outlet} · {date} · {title}"
+    return f"[{c.n}] {escape(outlet(c))} · {date_text(c)} · {title}"
 
 
 def feedback_value(question: str) -> str:
@@ -127,7 +127,7 @@ def answer_messages(answer: Answer, *, asked_by: str | None = None) -> list[Mess
         blocks.append(_context(":information_source: " + escape(notice)))
     if answer.citations:
         blocks.append({"type": "divider"})
-        blocks += [_context(source_line(c)) for c in answer.citations]
+        blocks += [_context(source_mrkdwn(c)) for c in answer.citations]
     blocks.append(feedback_block(answer.question))
     return _pack(blocks, fallback=body, citations=answer.citations)
 
@@ -159,6 +159,6 @@ def _pack(blocks: list[dict[str, Any]], *, fallback: str, citations: list[Citati
         elif i == 0:
             text = fallback
         else:
-            text = f"{messages.SOURCES_TITLE}: " + "; ".join(source_line(c) for c in citations)
+            text = f"{messages.SOURCES_TITLE}: " + "; ".join(source_mrkdwn(c) for c in citations)
         out.append({"text": _clip(text, FALLBACK_CHARS), "blocks": group})
     return out

@@ -12,6 +12,7 @@ import re
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ USER_AGENT = "newsbot/0.1 (+https://github.com/newsbot)"
 FETCH_TIMEOUT = 20.0
 MAX_TITLE = 120
 SEED_HEADER = re.compile(r"^\s*date\s+(\d{4}-\d{2}-\d{2})\b[ \t]*\n?")
+SOURCE_HEADER = re.compile(r"^[ \t]*source[ \t]+(\S[^\n]*?)[ \t]*\n", re.I)  # optional, after the date
 FEED_SNIFF = re.compile(rb"<(rss|feed|rdf:RDF)[\s>]", re.IGNORECASE)
 HTML_SNIFF = re.compile(rb"<(!doctype html|html|body|article)[\s>]", re.IGNORECASE)
 
@@ -41,8 +43,17 @@ NOT_NEWS = {"README", "LICENSE", "LICENCE", "CHANGELOG"}  # skipped when walking
 KNOWN_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | FEED_SUFFIXES | JSON_SUFFIXES | JSONL_SUFFIXES
 
 
-def load(inputs: Iterable[str | Path]) -> Iterator[Loaded]:
-    """Every Article in the given paths (folders recursively) and URLs, or why an input failed."""
+def load(inputs: Iterable[str | Path], source: str = "") -> Iterator[Loaded]:
+    """Every Article in the given paths (folders recursively) and URLs, or why an input failed.
+
+    `source` names the outlet of articles whose input does not (the seed format has no outlet)."""
+    for loaded in _load(inputs):
+        if source and isinstance(loaded, Article) and not loaded.source:
+            loaded = replace(loaded, source=source.strip())
+        yield loaded
+
+
+def _load(inputs: Iterable[str | Path]) -> Iterator[Loaded]:
     for item in inputs:
         name = str(item)
         if is_url(name):
@@ -121,7 +132,13 @@ def parse_text(text: str, origin: str = "") -> Article:
     """The seed format (`date YYYY-MM-DD` then the body), front matter + Markdown, or plain text."""
     seed = SEED_HEADER.match(text)
     if seed:
-        return make_article(body=text[seed.end():], published=seed.group(1), origin=origin)
+        body = text[seed.end():]
+        source = SOURCE_HEADER.match(body)
+        if source:
+            body = body[source.end():]
+        return make_article(
+            body=body, published=seed.group(1), source=source.group(1) if source else "", origin=origin
+        )
     if text.lstrip().startswith("---"):
         import frontmatter
 

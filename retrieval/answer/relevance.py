@@ -10,8 +10,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from retrieval.embeddings import Embedder
-from retrieval.lexical import tokenize
+from retrieval.index.embeddings import Embedder
+from retrieval.index.lexical import tokenize
 
 OVERLAP_WEIGHT = 0.3
 

@@ -12,10 +12,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from retrieval.dates import to_epoch
-from retrieval.embeddings import Embedder
-from retrieval.lexical import LexicalHit, LexicalIndex
+from retrieval.index.embeddings import Embedder
+from retrieval.index.lexical import LexicalHit, LexicalIndex
 from retrieval.settings import Settings
-from retrieval.store import ChromaStore, StoredChunk, where_clause
+from retrieval.index.store import ChromaStore, StoredChunk, where_clause
 from retrieval.types import ArticleHit, Passage
 
 

@@ -1,9 +1,10 @@
 """Rendering of answers and sources, shared by `newsbot ask` and `newsbot chat`.
 
-Plain text (`answer_text`, `source_line`) and JSON (`answer_json`) are what `ask` prints when its
-output is piped; on a terminal both commands use the rich functions below, so an answer looks the
-same wherever it is read: [n] markers highlighted, then the numbered sources (outlet · date ·
-title), the titles clickable (OSC 8) where the terminal is known to support it.
+Plain text (`answer_text`, its sources in bot.citation_text's `source_line`) and JSON
+(`answer_json`) are what `ask` prints when its output is piped; on a terminal both commands use
+the rich functions below, so an answer looks the same wherever it is read: [n] markers
+highlighted, then the numbered sources (outlet · date · title), the titles clickable (OSC 8) where
+the terminal is known to support it.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
+from bot.citation_text import date_text, outlet, source_line
 from retrieval import Answer, Citation
 
 if TYPE_CHECKING:
@@ -32,14 +34,6 @@ _LINK_TERMS = {"xterm-kitty", "xterm-ghostty", "alacritty", "foot", "foot-extra"
 
 
 # --- plain text and JSON (what `newsbot ask` prints when piped) -----------------------------------
-
-
-def source_line(c: Citation) -> str:
-    """`[n] outlet · date · title · url` — the same line everywhere a source is listed."""
-    parts = [c.source or "unknown outlet", c.published.isoformat() if c.published else "undated", c.title]
-    if c.url:
-        parts.append(c.url)
-    return f"[{c.n}] " + " · ".join(parts)
 
 
 def answer_text(answer: Answer) -> str:
@@ -84,10 +78,6 @@ def make_console(stream: TextIO | None = None, *, force_terminal: bool | None = 
     return Console(file=stream, force_terminal=force_terminal, highlight=False, emoji=False, soft_wrap=False)
 
 
-def _date(c: Citation) -> str:
-    return c.published.isoformat() if c.published else "undated"
-
-
 def rich_answer(answer: Answer, *, links: bool = False) -> "Text":
     """The answer text with its [n] markers highlighted, each linked to its source when possible."""
     from rich.style import Style
@@ -113,8 +103,8 @@ def rich_source(c: Citation, *, links: bool = False, quote: bool = False) -> "Te
 
     line = Text()
     line.append(f"[{c.n}] ", style="bold cyan")
-    line.append(c.source or "unknown outlet", style="bold")
-    line.append(f" · {_date(c)} · ", style="dim")
+    line.append(outlet(c), style="bold")
+    line.append(f" · {date_text(c)} · ", style="dim")
     line.append(c.title, style=Style(link=c.url, underline=True) if links and c.url else "")
     if c.url and not links:
         line.append(f" · {c.url}", style="dim")

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from retrieval.chunking import split_sentences
-from retrieval.embeddings import Embedder
-from retrieval.injection import speaks_to_the_model
-from retrieval.relevance import sentence_scores
+from retrieval.ingest.chunking import split_sentences
+from retrieval.index.embeddings import Embedder
+from retrieval.answer.injection import speaks_to_the_model
+from retrieval.answer.relevance import sentence_scores
 from retrieval.types import ArticleHit, Citation
 
 MAX_SENTENCES = 3

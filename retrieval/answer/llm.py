@@ -69,10 +69,15 @@ def load_chat_model(settings: Settings) -> LoadedLLM:
         if factory is None:
             raise ConfigError(f"NEWSBOT_LLM={name!r} is not one of {', '.join(backend_names())}")
         return LoadedLLM(name, factory(settings))
-    except (NewsbotError, ImportError, OSError, ValueError) as e:
+    except ImportError as e:  # the base install has no LLM backend: each is an extra
+        notice = (
+            f"The {name} LLM is not installed ({e.name}), so this answer quotes the sources instead; "
+            f'`pip install "newsbot[{name}]"` adds it.'
+        )
+    except (NewsbotError, OSError, ValueError) as e:
         notice = f"The {name} LLM could not be loaded, so this answer quotes the sources instead: {e}"
-        log.warning("%s", notice)
-        return LoadedLLM(EXTRACTIVE, None, notice)
+    log.warning("%s", notice)
+    return LoadedLLM(EXTRACTIVE, None, notice)
 
 
 # --- local: llama.cpp ------------------------------------------------------------------------
@@ -185,7 +190,7 @@ class LlamaChat(BaseChatModel):
 @register("local")
 def local_backend(settings: Settings) -> BaseChatModel:
     """The bundled Qwen2.5-Coder-1.5B-Instruct (or NEWSBOT_LLM_MODEL) through llama.cpp."""
-    from retrieval.model_files import resolve_model
+    from retrieval.answer.model_files import resolve_model
 
     path = resolve_model(settings.llm_model, settings.model_dir)
     threads = settings.llm_threads or os.cpu_count() or 2

@@ -1,8 +1,9 @@
 """The Bolt app and its two ways of meeting Slack: HTTP (production) and Socket Mode (development).
 
-    >>> app = build_app(desk, token="xoxb-…", signing_secret="…")   # one auth.test, to SLACK_API_URL
-    >>> serve_http(app, port=3000).serve_forever()                  # POST /slack/events
-    >>> socket_mode_handler(app, app_token="xapp-…").start()         # or: Socket Mode
+    >>> settings = SlackSettings.from_env()                          # or SlackSettings(bot_token=…, …)
+    >>> app = build_app(desk, settings)                              # one auth.test, to settings.api_url
+    >>> serve_http(app, port=settings.port).serve_forever()          # POST /slack/events
+    >>> socket_mode_handler(app, settings.app_token).start()         # or: Socket Mode
 
 The `WebClient` is built here with an explicit `base_url`, so nothing talks to slack.com unless
 SLACK_API_URL says so (tests point it at a fake API on 127.0.0.1), and with slack_sdk's
@@ -21,9 +22,9 @@ from slack_bolt.error import BoltError
 from slack_sdk import WebClient
 from slack_sdk.http_retry import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 
-from bot import env
-from bot.feedback import FeedbackStore
-from bot.listeners import register_listeners
+from bot.slack.feedback import FeedbackStore
+from bot.slack.listeners import register_listeners
+from bot.slack.settings import DEFAULT_PORT, EVENTS_PATH, SlackSettings
 from retrieval import ConfigError, EmptyIndexError, NewsDesk
 
 if TYPE_CHECKING:
@@ -32,55 +33,53 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def build_client(token: str, api_url: str = env.SLACK_API_URL, rate_limit_retries: int = env.RATE_LIMIT_RETRIES) -> WebClient:
-    """A Web API client for `api_url` that retries connection errors and 429s."""
+def build_client(settings: SlackSettings) -> WebClient:
+    """A Web API client for `settings.api_url` that retries connection errors and 429s."""
+    api_url = settings.api_url
     return WebClient(
-        token=token,
+        token=settings.bot_token,
         base_url=api_url if api_url.endswith("/") else api_url + "/",
-        retry_handlers=[ConnectionErrorRetryHandler(), RateLimitErrorRetryHandler(max_retry_count=rate_limit_retries)],
+        retry_handlers=[
+            ConnectionErrorRetryHandler(),
+            RateLimitErrorRetryHandler(max_retry_count=settings.rate_limit_retries),
+        ],
     )
 
 
 def build_app(
     desk: NewsDesk,
+    settings: SlackSettings | None = None,
     *,
-    token: str | None = None,
-    signing_secret: str | None = None,
-    api_url: str | None = None,
     socket_mode: bool = False,
     feedback: FeedbackStore | None = None,
-    workers: int = env.WORKERS,
-    **listener_options: Any,
 ) -> App:
-    """A Bolt App answering from `desk`. Settings default to bot/env.py (the environment).
+    """A Bolt App answering from `desk`; `settings` default to `SlackSettings.from_env()`.
 
     HTTP mode needs the signing secret: Bolt then rejects unsigned, forged or stale (over 5 minutes)
     requests with 401. Socket Mode has no signatures to check (the websocket is authenticated).
     """
-    token = token or env.SLACK_BOT_TOKEN
-    signing_secret = signing_secret or env.SLACK_SIGNING_SECRET
-    if not token:
+    settings = settings or SlackSettings.from_env()
+    if not settings.bot_token:
         raise ConfigError("SLACK_BOT_TOKEN is not set: copy the Bot User OAuth Token (xoxb-…) from your Slack app")
-    if not socket_mode and not signing_secret:
+    if not socket_mode and not settings.signing_secret:
         raise ConfigError("SLACK_SIGNING_SECRET is not set: HTTP mode needs it to verify requests from Slack")
-    api_url = api_url or env.SLACK_API_URL
     try:  # Bolt checks the token with one auth.test call, to api_url
         app = App(
-            client=build_client(token, api_url),
-            signing_secret=signing_secret or None,
+            client=build_client(settings),
+            signing_secret=settings.signing_secret or None,
             request_verification_enabled=not socket_mode,
-            listener_executor=ThreadPoolExecutor(max_workers=workers, thread_name_prefix="newsbot-slack"),
+            listener_executor=ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="newsbot-slack"),
             logger=logging.getLogger("bot.slack_bolt"),
         )
     except BoltError as e:
-        raise ConfigError(f"Slack did not accept SLACK_BOT_TOKEN ({api_url}): {e}") from e
+        raise ConfigError(f"Slack did not accept SLACK_BOT_TOKEN ({settings.api_url}): {e}") from e
     except OSError as e:
-        raise ConfigError(f"cannot reach the Slack Web API at {api_url}: {e}") from e
-    register_listeners(app, desk, feedback or FeedbackStore.under(desk.settings.home), **listener_options)
+        raise ConfigError(f"cannot reach the Slack Web API at {settings.api_url}: {e}") from e
+    register_listeners(app, desk, feedback or FeedbackStore.under(desk.settings.home), settings)
     return app
 
 
-def serve_http(app: App, port: int = env.PORT, host: str = "0.0.0.0", path: str = env.DEFAULT_EVENTS_PATH) -> ThreadingHTTPServer:
+def serve_http(app: App, port: int = DEFAULT_PORT, host: str = "0.0.0.0", path: str = EVENTS_PATH) -> ThreadingHTTPServer:
     """An HTTP server (one thread per request) that hands POSTs on `path` to the app.
 
     Bolt's own `app.start()` serves one request at a time; this one acks bursts in parallel.
@@ -125,30 +124,38 @@ def serve_http(app: App, port: int = env.PORT, host: str = "0.0.0.0", path: str 
     return Server((host, port), Handler)
 
 
-def socket_mode_handler(app: App, app_token: str | None = None) -> "SocketModeHandler":
+def socket_mode_handler(app: App, app_token: str) -> "SocketModeHandler":
     """Socket Mode over slack_sdk's built-in client; apps.connections.open goes to the app's base_url."""
     from slack_bolt.adapter.socket_mode import SocketModeHandler
 
-    token = app_token or env.SLACK_APP_TOKEN
-    if not token:
+    if not app_token:
         raise ConfigError("SLACK_APP_TOKEN is not set: Socket Mode needs an app-level token (xapp-…)")
-    return SocketModeHandler(app, app_token=token, web_client=app.client)
+    return SocketModeHandler(app, app_token=app_token, web_client=app.client)
 
 
-def run(desk: NewsDesk, *, port: int | None = None, host: str = "0.0.0.0", socket_mode: bool | None = None) -> None:
-    """Serve until interrupted: Socket Mode when SLACK_APP_TOKEN is set (or asked for), else HTTP."""
-    use_socket = bool(env.SLACK_APP_TOKEN) if socket_mode is None else socket_mode
-    app = build_app(desk, socket_mode=use_socket)  # settings and token are checked before the slow part
+def run(
+    desk: NewsDesk,
+    settings: SlackSettings | None = None,
+    *,
+    port: int | None = None,
+    host: str = "0.0.0.0",
+    socket_mode: bool | None = None,
+) -> None:
+    """Serve until interrupted: Socket Mode when SLACK_APP_TOKEN is set (or asked for), else HTTP.
+    `settings` default to `SlackSettings.from_env()`, read here once and passed down."""
+    settings = settings or SlackSettings.from_env()
+    use_socket = bool(settings.app_token) if socket_mode is None else socket_mode
+    app = build_app(desk, settings, socket_mode=use_socket)  # settings and token are checked before the slow part
     try:
         desk.warm_up()
     except EmptyIndexError:
         log.warning("the news index is empty: the bot will say so until you run `newsbot ingest`")
     if use_socket:
-        log.info("newsbot is listening to Slack in Socket Mode (%s)", env.SLACK_API_URL)
-        socket_mode_handler(app).start()
+        log.info("newsbot is listening to Slack in Socket Mode (%s)", settings.api_url)
+        socket_mode_handler(app, settings.app_token).start()
         return
-    server = serve_http(app, port or env.PORT, host)
-    log.info("newsbot is listening for Slack events on http://%s:%d%s", host, server.server_port, env.DEFAULT_EVENTS_PATH)
+    server = serve_http(app, port or settings.port, host)
+    log.info("newsbot is listening for Slack events on http://%s:%d%s", host, server.server_port, EVENTS_PATH)
     try:
         server.serve_forever(poll_interval=0.5)
     except KeyboardInterrupt:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from retrieval.dates import from_epoch, to_epoch
-from retrieval.embeddings import Embedder
+from retrieval.index.embeddings import Embedder
 from retrieval.errors import BackendError
 from retrieval.settings import DEFAULT_CHROMA_HNSW, Settings
 from retrieval.types import Article, Chunk
@@ -255,7 +255,7 @@ class _ChromaEmbeddingFunction:
 
     @staticmethod
     def build_from_config(config: dict[str, Any]) -> "_ChromaEmbeddingFunction":
-        from retrieval.embeddings import MiniLMEmbedder
+        from retrieval.index.embeddings import MiniLMEmbedder
 
         return _ChromaEmbeddingFunction(MiniLMEmbedder())
 

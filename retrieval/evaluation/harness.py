@@ -21,7 +21,7 @@ from typing import Any
 
 from retrieval.dates import parse_date
 from retrieval.ids import normalize_url
-from retrieval.metrics import (
+from retrieval.evaluation.metrics import (
     contains,
     exact_match,
     f1,
@@ -187,7 +187,7 @@ class Evaluation:
         if self.mode != "answer":
             settings = {k: v for k, v in settings.items() if not k.startswith("llm")}
         else:
-            from retrieval.chain import prompt_signature
+            from retrieval.answer.prompt import prompt_signature
 
             settings["prompts"] = hashlib.blake2b(prompt_signature().encode(), digest_size=6).hexdigest()
         raw = json.dumps({"mode": self.mode, **settings}, sort_keys=True, default=str)

@@ -1,0 +1,69 @@
+"""Slack settings: one frozen value, read from the environment only when `from_env()` is called.
+
+`run()` and `build_app()` build it once and pass it down, so importing a module never reads the
+environment and tests build a `SlackSettings(...)` directly. Tokens are kept out of its repr.
+
+    >>> SlackSettings(bot_token="xoxb-…", signing_secret="…", api_url="http://127.0.0.1:8000/api/")
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from retrieval import env_float, env_int
+
+DEFAULT_SLACK_API_URL = "https://slack.com/api/"  # Slack's own; a proxy or a fake one in tests
+DEFAULT_PORT = 3000  # HTTP mode: where Slack delivers events
+EVENTS_PATH = "/slack/events"
+DEFAULT_WORKERS = 16  # threads that run answers after the ack
+DEFAULT_MAX_CONCURRENT_ANSWERS = 2  # answers computed at once (2 cores)
+DEFAULT_UPDATE_INTERVAL = 1.0  # seconds between streaming chat.update calls (Slack allows ~1/s)
+DEFAULT_DEDUPE_TTL = 15 * 60.0  # seconds an event id is remembered, to drop redeliveries
+DEFAULT_DEDUPE_MAX = 10_000  # event ids remembered at most
+DEFAULT_RATE_LIMIT_RETRIES = 3  # 429s retried, after the Retry-After they name
+
+
+@dataclass(frozen=True)
+class SlackSettings:
+    # Credentials: bot token (xoxb-), signing secret (HTTP mode), app-level token (xapp-, Socket Mode).
+    bot_token: str = field(default="", repr=False)
+    signing_secret: str = field(default="", repr=False)
+    app_token: str = field(default="", repr=False)
+    api_url: str = DEFAULT_SLACK_API_URL
+    port: int = DEFAULT_PORT
+    workers: int = DEFAULT_WORKERS
+    max_concurrent_answers: int = DEFAULT_MAX_CONCURRENT_ANSWERS
+    update_interval: float = DEFAULT_UPDATE_INTERVAL
+    dedupe_ttl: float = DEFAULT_DEDUPE_TTL
+    dedupe_max: int = DEFAULT_DEDUPE_MAX
+    rate_limit_retries: int = DEFAULT_RATE_LIMIT_RETRIES
+
+    @classmethod
+    def from_env(cls) -> "SlackSettings":
+        """The environment (and a .env in the working directory, which it does not override).
+
+        A malformed number raises `ConfigError` naming the variable."""
+        _load_dotenv()
+        env = os.environ
+        return cls(
+            bot_token=env.get("SLACK_BOT_TOKEN", ""),
+            signing_secret=env.get("SLACK_SIGNING_SECRET", ""),
+            app_token=env.get("SLACK_APP_TOKEN", ""),
+            api_url=env.get("SLACK_API_URL", "") or DEFAULT_SLACK_API_URL,
+            port=env_int("PORT", DEFAULT_PORT),
+            workers=env_int("NEWSBOT_SLACK_WORKERS", DEFAULT_WORKERS),
+            max_concurrent_answers=env_int("NEWSBOT_SLACK_MAX_CONCURRENT_ANSWERS", DEFAULT_MAX_CONCURRENT_ANSWERS),
+            update_interval=env_float("NEWSBOT_SLACK_UPDATE_INTERVAL", DEFAULT_UPDATE_INTERVAL),
+            dedupe_ttl=env_float("NEWSBOT_SLACK_DEDUPE_TTL", DEFAULT_DEDUPE_TTL),
+            rate_limit_retries=env_int("NEWSBOT_SLACK_RATE_LIMIT_RETRIES", DEFAULT_RATE_LIMIT_RETRIES),
+        )
+
+
+def _load_dotenv() -> None:
+    """The same .env the engine's `Settings.from_env` reads; the environment wins over it."""
+    from dotenv import find_dotenv, load_dotenv
+
+    path = find_dotenv(usecwd=True)
+    if path:
+        load_dotenv(path, override=False)

@@ -1,0 +1,74 @@
+"""The passages shown to the model: for each of the best articles, its sentences nearest the question.
+
+Passages are kept short on purpose: on 2 cores, reading them is most of the wait for the first
+token, and the 1.5B model answered worse, not better, from longer ones (benchmarks/README.md).
+So each article contributes only its sentences closest to the question (PASSAGE_CHARS), and at
+most MAX_PASSAGES articles are shown. Sentences that speak to the model (injection.py) are never
+shown, and passage text is one line with no <passages> fence tags of its own.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from retrieval.answer.citations import PromptPassage
+from retrieval.answer.injection import speaks_to_the_model
+from retrieval.answer.relevance import sentence_scores
+from retrieval.index.embeddings import Embedder
+from retrieval.ingest.chunking import split_sentences
+from retrieval.types import ArticleHit
+
+MAX_PASSAGES = 3  # articles shown to the model (3-5; each costs about 1 s of prompt reading on 2 cores)
+PASSAGE_CHARS = 360  # per article: its best sentences, in article order (450 measured worse)
+CHUNKS_READ = 2  # an article's best chunks searched for those sentences
+
+_TAGS = re.compile(r"</?\s*passages?\s*>", re.I)
+
+
+def clean(text: str) -> str:
+    """Passage text as data: one line, no fence tags."""
+    return " ".join(_TAGS.sub(" ", text).split())
+
+
+def select_passages(
+    question: str,
+    hits: Sequence[ArticleHit],
+    embedder: Embedder,
+    max_passages: int = MAX_PASSAGES,
+    max_chars: int = PASSAGE_CHARS,
+) -> list[PromptPassage]:
+    """One numbered passage per article, best article first: its sentences nearest the question.
+
+    The prompt's budget is max_passages * max_chars; when search found fewer articles, each gets
+    a larger share, so a single relevant article is still read well beyond one paragraph.
+    """
+    chosen = list(hits[:max_passages])
+    budget = max(max_chars, max_passages * max_chars // max(1, len(chosen)))
+    per_hit: list[list[tuple[int, str]]] = []  # (position in article, sentence)
+    for hit in chosen:
+        passages = sorted(hit.passages[:CHUNKS_READ], key=lambda p: p.index)
+        per_hit.append([
+            (p.index * 1000 + i, clean(s))
+            for p in passages
+            for i, s in enumerate(split_sentences(p.text))
+            if not speaks_to_the_model(s)
+        ])
+    flat = [s for group in per_hit for _, s in group]
+    scores = iter(sentence_scores(question, flat, embedder))
+    out: list[PromptPassage] = []
+    for hit, group in zip(chosen, per_hit):
+        ranked = sorted(((next(scores), pos, s) for pos, s in group), key=lambda x: -x[0])
+        picked: list[tuple[int, str]] = []
+        used = 0
+        for _, pos, s in ranked:
+            if used and used + len(s) > budget:
+                continue
+            picked.append((pos, s if len(s) <= budget else s[:budget].rsplit(" ", 1)[0] + " …"))
+            used += len(s) + 1
+        text = " ".join(s for _, s in sorted(picked))
+        if text:
+            out.append(PromptPassage(len(out) + 1, hit, text))
+    return out
+
+

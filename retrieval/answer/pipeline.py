@@ -1,0 +1,144 @@
+"""The answer pipeline, in the order it runs:
+
+    follow-up → standalone question → time window ("last week", relative to as_of) → search
+    → relevance gate (abstain without the LLM) → passages → prompt → streamed LLM tokens
+    → citation check → Answer
+
+When there is no LLM, or it fails mid-answer, the extractive answer (best sentences, quoted and
+cited) takes over from the same search result. `NewsDesk.stream` delegates here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable, Generator, Iterator, Sequence
+from dataclasses import dataclass, replace
+
+from retrieval.answer import prompts
+from retrieval.answer.citations import check_citations
+from retrieval.answer.extractive import extractive_answer
+from retrieval.answer.followup import standalone_question
+from retrieval.answer.llm import LoadedLLM
+from retrieval.answer.passages import select_passages
+from retrieval.answer.prompt import answer_messages, says_not_found
+from retrieval.index.embeddings import Embedder
+from retrieval.search.hybrid import Filters, SearchResult
+from retrieval.search.timeparse import parse_window
+from retrieval.types import ABSTAIN_TEXT, Answer, ArticleHit, Citation, Turn
+
+log = logging.getLogger(__name__)
+
+Search = Callable[[str, Filters], SearchResult]
+Checked = tuple[str, list[Citation]]
+
+
+@dataclass
+class AnswerPipeline:
+    """One answer's worth of work; built per question by `NewsDesk.stream`."""
+
+    search: Search
+    embedder: Embedder
+    llm: LoadedLLM
+    min_relevance: float
+
+    def stream(self, question: str, history: Sequence[Turn], filters: Filters) -> Iterator[str | Answer]:
+        """Text as it is produced (str pieces), then the checked Answer, always last.
+
+        The final Answer's text is authoritative: citation checking may change what streamed."""
+        run = _Run(question, time.perf_counter())
+        as_of = filters.as_of or dt.date.today()
+        run.standalone = standalone_question(question, history, self.llm.model)
+        run.lap("rewrite")
+        filters = replace(filters, as_of=as_of, window=parse_window(run.standalone, as_of))
+        result = self.search(run.standalone, filters)
+        run.lap("search")
+        if not result.articles or result.top_similarity < self.min_relevance:
+            yield ABSTAIN_TEXT
+            yield run.answer("", [], self.llm.notice)
+            return
+        notice = self.llm.notice
+        if self.llm.model is not None:
+            checked = yield from self._generate(run, result.articles, as_of)
+            if checked is not None:
+                yield run.answer(*checked)
+                return
+            notice = f"The {self.llm.backend} LLM failed, so this answer quotes the sources instead."
+        text, citations = extractive_answer(run.standalone, result.articles, self.embedder)
+        run.lap("answer", first_token=True)
+        yield text if citations else ABSTAIN_TEXT
+        yield run.answer(text, citations, notice)
+
+    def _generate(self, run: _Run, hits: list[ArticleHit], as_of: dt.date) -> Generator[str, None, Checked | None]:
+        """Stream the model's answer; return it with checked citations, or None if the backend failed."""
+        model = self.llm.model
+        assert model is not None
+        passages = select_passages(run.standalone, hits, self.embedder)
+        run.lap("passages")
+        raw, shown = "", 0
+        try:
+            for chunk in model.stream(answer_messages(run.standalone, passages, as_of)):
+                run.usage(getattr(chunk, "usage_metadata", None))
+                if not chunk.text:
+                    continue
+                if not raw:
+                    run.timings["first_token"] = time.perf_counter() - run.started
+                raw += chunk.text
+                if not shown and _may_be_abstaining(raw):
+                    continue  # show nothing of the NOT FOUND marker
+                yield raw[shown:]
+                shown = len(raw)
+        except Exception:  # a server down or a model crash: quote the sources rather than fail
+            log.warning("the %s LLM failed while answering", self.llm.backend, exc_info=True)
+            return None
+        run.lap("llm")
+        log.debug("model output: %r", raw)
+        if says_not_found(raw):
+            yield ABSTAIN_TEXT
+            return "", []
+        checked = check_citations(raw, passages, self.embedder, secret=prompts.ANSWER_SYSTEM)
+        run.lap("check")
+        if checked.dropped or checked.removed_numbers:
+            log.info("citation check dropped %r, removed numbers %s", checked.dropped, checked.removed_numbers)
+        return checked.text, checked.citations
+
+
+class _Run:
+    """The clock and timings of one answer."""
+
+    def __init__(self, question: str, started: float) -> None:
+        self.question = question
+        self.standalone = question
+        self.started = started
+        self.timings: dict[str, float] = {}
+        self._last = started
+
+    def lap(self, name: str, first_token: bool = False) -> None:
+        now = time.perf_counter()
+        self.timings[name] = now - self._last
+        if first_token:
+            self.timings["first_token"] = now - self.started
+        self._last = now
+
+    def usage(self, usage: dict[str, int] | None) -> None:
+        if usage:
+            self.timings["prompt_tokens"] = float(usage.get("input_tokens", 0))
+            self.timings["completion_tokens"] = float(usage.get("output_tokens", 0))
+
+    def answer(self, text: str, citations: list[Citation], notice: str = "") -> Answer:
+        self.timings["total"] = time.perf_counter() - self.started
+        if not citations:
+            return Answer(self.question, ABSTAIN_TEXT, [], True, self.timings, self.standalone, notice)
+        return Answer(self.question, text + newest_source(citations), citations, False, self.timings, self.standalone, notice)
+
+
+def _may_be_abstaining(raw: str) -> bool:
+    head = raw.lstrip().upper()
+    return prompts.NOT_FOUND.startswith(head) or head.startswith(prompts.NOT_FOUND)
+
+
+def newest_source(citations: list[Citation]) -> str:
+    """Each answer says how fresh its news is: the date of its newest cited source."""
+    dates = [c.published for c in citations if c.published]
+    return f"\n\nNewest source: {max(dates):%-d %B %Y}." if dates else ""
