@@ -15,12 +15,12 @@ if TYPE_CHECKING:
 
 
 def _date(ctx: click.Context, param: click.Parameter, value: str | None) -> dt.date | None:
-    if value is None:
-        return None
+    from retrieval import QuestionError, user_date
+
     try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not a date like 2025-04-11") from None
+        return user_date(value, f"--{param.name}".replace("_", "-"))
+    except QuestionError as e:
+        raise click.BadParameter(str(e)) from None
 
 
 def _settings(ctx: click.Context) -> "Settings":

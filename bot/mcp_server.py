@@ -22,7 +22,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
 from pydantic import BaseModel, Field
 
-from retrieval import ArticleHit, Citation, NewsbotError, NewsDesk, checked_question
+from retrieval import ArticleHit, Citation, NewsbotError, NewsDesk, checked_question, user_date
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +108,7 @@ def build_server(make_desk: Callable[[], NewsDesk], *, warm_up: bool = True) -> 
         answer. since/until filter by publication date (inclusive); as_of only shifts the ranking
         towards the days before it."""
         text = _guarded(lambda: checked_question(query))  # before the desk loads: a bad query fails fast
-        filters = dict(since=_date("since", since), until=_date("until", until), as_of=_date("as_of", as_of))
+        filters = _guarded(lambda: _dates(since, until, as_of))
         result = _guarded(lambda: desk().search(text, k, sources=(source,) if source else (), **filters))
         return NewsSearch(query=text, results=[_result(n, hit) for n, hit in enumerate(result.articles, 1)])
 
@@ -129,7 +129,7 @@ def build_server(make_desk: Callable[[], NewsDesk], *, warm_up: bool = True) -> 
         that rather than guessing. Each call is independent: put the full context in the
         question (not 'and what about him?')."""
         text = _guarded(lambda: checked_question(question))
-        filters = dict(since=_date("since", since), until=_date("until", until), as_of=_date("as_of", as_of))
+        filters = _guarded(lambda: _dates(since, until, as_of))
         answer = _guarded(lambda: desk().answer(text, sources=(source,) if source else (), **filters))
         return NewsAnswer(
             answer=answer.text,
@@ -184,13 +184,8 @@ def _guarded(fn: Callable[[], T]) -> T:
         raise ToolError(str(e)) from e
 
 
-def _date(name: str, value: str | None) -> dt.date | None:
-    if value is None or not value.strip():
-        return None
-    try:
-        return dt.date.fromisoformat(value.strip())
-    except ValueError:
-        raise ToolError(f"{name}: {value!r} is not a date like 2021-12-20 (YYYY-MM-DD)") from None
+def _dates(since: str | None, until: str | None, as_of: str | None) -> dict[str, dt.date | None]:
+    return {"since": user_date(since, "since"), "until": user_date(until, "until"), "as_of": user_date(as_of, "as_of")}
 
 
 def _iso(date: dt.date | None) -> str | None:

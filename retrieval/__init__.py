@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from retrieval.dates import user_date
 from retrieval.desk import MAX_QUESTION_CHARS, NewsDesk, checked_question
 from retrieval.errors import (
     BackendError,
@@ -51,6 +52,7 @@ __all__ = [
     "checked_question",
     "env_float",
     "env_int",
+    "user_date",
 ]
 
 _LAZY = {"NewsRetriever", "answer_runnable"}

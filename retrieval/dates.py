@@ -7,6 +7,23 @@ import datetime as dt
 import time
 
 
+def user_date(value: object, name: str = "date") -> dt.date | None:
+    """A date a person typed (YYYY-MM-DD) or passed as a date; a malformed one is refused with a
+    message naming the option, unlike `parse_date`'s best effort over publishers' dates."""
+    from retrieval.errors import QuestionError
+
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value).strip())
+    except ValueError:
+        raise QuestionError(f"{name}: {value!r} is not a date like 2021-12-20 (YYYY-MM-DD)") from None
+
+
 def parse_date(value: object) -> dt.date | None:
     """Best-effort date of publication; None when absent or unreadable (never a guess of today)."""
     if value is None or value == "":

@@ -19,6 +19,7 @@ from langchain_core.runnables import Runnable, RunnableConfig
 from langchain_core.runnables.config import run_in_executor
 from pydantic import ConfigDict
 
+from retrieval.dates import user_date
 from retrieval.desk import NewsDesk
 from retrieval.errors import QuestionError
 from retrieval.settings import Settings
@@ -263,9 +264,9 @@ def _arguments(item: AnswerInput) -> tuple[str, dict[str, Any]]:
     sources = item.get("sources") or ()
     return item["question"], {
         "history": [_turn(t) for t in item.get("history") or ()],
-        "as_of": _date(item.get("as_of"), "as_of"),
-        "since": _date(item.get("since"), "since"),
-        "until": _date(item.get("until"), "until"),
+        "as_of": user_date(item.get("as_of"), "as_of"),
+        "since": user_date(item.get("since"), "since"),
+        "until": user_date(item.get("until"), "until"),
         "sources": (sources,) if isinstance(sources, str) else tuple(sources),
     }
 
@@ -277,19 +278,6 @@ def _turn(turn: Turn | Mapping[str, Any]) -> Turn:
         return Turn(str(turn["role"]), str(turn["text"]))
     except (KeyError, TypeError):
         raise QuestionError(f"a history turn needs 'role' and 'text', got {turn!r}") from None
-
-
-def _date(value: Any, name: str) -> dt.date | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    try:
-        return dt.date.fromisoformat(str(value))
-    except ValueError:
-        raise QuestionError(f"{name} must be a date (YYYY-MM-DD), got {value!r}") from None
 
 
 __all__ = ["NewsRetriever", "answer_runnable"]

@@ -31,6 +31,7 @@ def test_public_api_is_pinned() -> None:
         "checked_question",
         "env_float",
         "env_int",
+        "user_date",
     ]
     for name in retrieval.__all__:
         assert getattr(retrieval, name) is not None

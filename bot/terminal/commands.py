@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from bot.terminal.jobs import Warmup
 from bot.terminal.render import rich_source, rich_sources
-from retrieval import HISTORY_TURNS, Answer, Filters, Turn
+from retrieval import HISTORY_TURNS, Answer, Filters, QuestionError, Turn, user_date
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -65,9 +65,7 @@ class Conversation:
 
 
 def _parse_date(arg: str) -> dt.date | None:
-    if arg.lower() in _OFF:
-        return None
-    return dt.date.fromisoformat(arg)
+    return None if arg.lower() in _OFF else user_date(arg, "date")
 
 
 class SlashCommands:
@@ -155,7 +153,7 @@ class SlashCommands:
             return True
         try:
             value = _parse_date(arg)
-        except ValueError:
+        except QuestionError:
             self._say(f"{arg!r} is not a date like 2025-04-11 (or `off`)")
             return True
         new = replace(f, **{name: value})
