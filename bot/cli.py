@@ -6,12 +6,15 @@ import datetime as dt
 import json
 import logging
 import sys
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 if TYPE_CHECKING:
     from retrieval import NewsDesk, Settings
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _date(ctx: click.Context, param: click.Parameter, value: str | None) -> dt.date | None:
@@ -21,6 +24,26 @@ def _date(ctx: click.Context, param: click.Parameter, value: str | None) -> dt.d
         return user_date(value, f"--{param.name}".replace("_", "-"))
     except QuestionError as e:
         raise click.BadParameter(str(e)) from None
+
+
+def filter_options(as_of_help: str, prefix: str = "") -> Callable[[F], F]:
+    """--as-of, --since, --until and --source, as ask, search and chat all take them."""
+
+    def helped(name: str, text: str) -> str:
+        full = prefix.format(name=name) + text
+        return full[0].upper() + full[1:]
+
+    def add(fn: F) -> F:
+        for option in reversed([
+            click.option("--as-of", callback=_date, help=as_of_help),
+            click.option("--since", callback=_date, help=helped("since DATE", "only articles published on or after this date.")),
+            click.option("--until", callback=_date, help=helped("until DATE", "only articles published on or before this date.")),
+            click.option("--source", "sources", multiple=True, help=helped("source NAME", "only this outlet (repeatable).")),
+        ]):
+            fn = option(fn)
+        return fn
+
+    return add
 
 
 def _settings(ctx: click.Context) -> "Settings":
@@ -106,10 +129,7 @@ def _question(question: str) -> str:
 
 @cli.command()
 @click.argument("question")
-@click.option("--as-of", callback=_date, help="Answer as if today were this date (YYYY-MM-DD).")
-@click.option("--since", callback=_date, help="Only articles published on or after this date.")
-@click.option("--until", callback=_date, help="Only articles published on or before this date.")
-@click.option("--source", "sources", multiple=True, help="Only this outlet (repeatable).")
+@filter_options("Answer as if today were this date (YYYY-MM-DD).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.pass_context
 def ask(
@@ -146,10 +166,7 @@ def ask(
 @cli.command()
 @click.argument("query")
 @click.option("-k", default=5, show_default=True, help="Articles to show.")
-@click.option("--as-of", callback=_date, help="Rank as if today were this date (YYYY-MM-DD): its recent news gets a boost.")
-@click.option("--since", callback=_date, help="Only articles published on or after this date.")
-@click.option("--until", callback=_date, help="Only articles published on or before this date.")
-@click.option("--source", "sources", multiple=True, help="Only this outlet (repeatable).")
+@filter_options("Rank as if today were this date (YYYY-MM-DD): its recent news gets a boost.")
 @click.pass_context
 def search(
     ctx: click.Context, query: str, k: int, as_of: dt.date | None, since: dt.date | None, until: dt.date | None, sources: tuple[str, ...]
@@ -200,10 +217,7 @@ def slack(ctx: click.Context, port: int | None, host: str, socket_mode: bool | N
 
 
 @cli.command()
-@click.option("--as-of", callback=_date, help="Start with /asof DATE: answer as if today were this date.")
-@click.option("--since", callback=_date, help="Start with /since DATE.")
-@click.option("--until", callback=_date, help="Start with /until DATE.")
-@click.option("--source", "sources", multiple=True, help="Start with /source NAME (repeatable).")
+@filter_options("Start with /asof DATE: answer as if today were this date.", prefix="Start with /{name}: ")
 @click.pass_context
 def chat(
     ctx: click.Context, as_of: dt.date | None, since: dt.date | None, until: dt.date | None, sources: tuple[str, ...]

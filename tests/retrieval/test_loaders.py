@@ -38,6 +38,21 @@ def test_seed_format_reads_the_date_header_and_body() -> None:
     assert seed.title.startswith("Prime Minister Narendra Modi")  # derived from the text
 
 
+def test_seed_format_may_name_its_outlet_and_ingest_can_name_it_for_files_that_do_not(tmp_path: Path) -> None:
+    named = tmp_path / "named.txt"
+    named.write_text(f"date 2024-03-01\nsource The Hindu\n{BODY}\n")
+    bare = tmp_path / "bare.txt"
+    bare.write_text(f"date 2024-03-02\n{BODY} Another sentence.\n")
+
+    by_date = {a.published: a for a in articles([named, bare])}
+    assert by_date[dt.date(2024, 3, 1)].source == "The Hindu"
+    assert by_date[dt.date(2024, 3, 1)].body == BODY  # the header line is not news text
+    assert by_date[dt.date(2024, 3, 2)].source == ""
+
+    given = {a.published: a.source for a in load([named, bare], source="Reuters") if isinstance(a, Article)}
+    assert given == {dt.date(2024, 3, 1): "The Hindu", dt.date(2024, 3, 2): "Reuters"}  # a file's own outlet wins
+
+
 def test_markdown_with_front_matter(tmp_path: Path) -> None:
     f = tmp_path / "budget.md"
     f.write_text(
