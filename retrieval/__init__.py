@@ -20,7 +20,7 @@ from retrieval.errors import (
     QuestionError,
 )
 from retrieval.search.hybrid import Filters, SearchResult
-from retrieval.settings import Settings, env_float, env_int
+from retrieval.settings import Settings, env_float, env_int, load_dotenv_once
 from retrieval.types import ABSTAIN_TEXT, HISTORY_TURNS, Answer, Article, ArticleHit, Citation, IngestReport, Passage, Turn
 
 if TYPE_CHECKING:
@@ -52,6 +52,7 @@ __all__ = [
     "checked_question",
     "env_float",
     "env_int",
+    "load_dotenv_once",
     "user_date",
 ]
 

@@ -31,6 +31,7 @@ def test_public_api_is_pinned() -> None:
         "checked_question",
         "env_float",
         "env_int",
+        "load_dotenv_once",
         "user_date",
     ]
     for name in retrieval.__all__:

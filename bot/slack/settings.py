@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from retrieval import env_float, env_int
+from retrieval import env_float, env_int, load_dotenv_once
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"  # Slack's own; a proxy or a fake one in tests
 DEFAULT_PORT = 3000  # HTTP mode: where Slack delivers events
@@ -44,7 +44,7 @@ class SlackSettings:
         """The environment (and a .env in the working directory, which it does not override).
 
         A malformed number raises `ConfigError` naming the variable."""
-        _load_dotenv()
+        load_dotenv_once()
         env = os.environ
         return cls(
             bot_token=env.get("SLACK_BOT_TOKEN", ""),
@@ -58,12 +58,3 @@ class SlackSettings:
             dedupe_ttl=env_float("NEWSBOT_SLACK_DEDUPE_TTL", DEFAULT_DEDUPE_TTL),
             rate_limit_retries=env_int("NEWSBOT_SLACK_RATE_LIMIT_RETRIES", DEFAULT_RATE_LIMIT_RETRIES),
         )
-
-
-def _load_dotenv() -> None:
-    """The same .env the engine's `Settings.from_env` reads; the environment wins over it."""
-    from dotenv import find_dotenv, load_dotenv
-
-    path = find_dotenv(usecwd=True)
-    if path:
-        load_dotenv(path, override=False)
