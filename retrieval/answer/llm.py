@@ -12,6 +12,7 @@ be loaded, `load_chat_model` falls back to extractive and says why in one line.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import threading
@@ -84,6 +85,16 @@ def load_chat_model(settings: Settings) -> LoadedLLM:
 
 _llamas: dict[tuple[str, int, int], "Llama"] = {}
 _llamas_lock = threading.Lock()
+
+
+@atexit.register
+def _close_llamas() -> None:
+    """Free the models before the interpreter tears down llama.cpp's bindings, which otherwise
+    makes Llama.__del__ print a TypeError traceback at every exit."""
+    with _llamas_lock:
+        for llama in _llamas.values():
+            llama.close()
+        _llamas.clear()
 
 
 def _llama(path: str, threads: int, n_ctx: int) -> "Llama":
