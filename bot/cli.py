@@ -208,12 +208,12 @@ def stats(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def slack(ctx: click.Context, port: int | None, host: str, socket_mode: bool | None) -> None:
     """Run the Slack bot (tokens from SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET, SLACK_APP_TOKEN)."""
-    from bot.slack.app import run
+    app = _front_end("bot.slack.app", "slack")
     from bot.slack.settings import SlackSettings
 
     slack_settings = run_guarded(SlackSettings.from_env)
     desk = _desk(ctx)
-    run_guarded(lambda: run(desk, slack_settings, port=port, host=host, socket_mode=socket_mode))
+    run_guarded(lambda: app.run(desk, slack_settings, port=port, host=host, socket_mode=socket_mode))
 
 
 @cli.command()
@@ -268,13 +268,22 @@ def evaluate(ctx: click.Context, articles: str, questions: str, mode: str, limit
 def mcp_command(ctx: click.Context) -> None:
     """Serve the news to AI assistants over MCP on stdio (tools: search_news, answer_news_question)."""
     _settings(ctx)  # a bad setting stops here with one clear line, not at the first tool call
+    _front_end("bot.mcp_server", "mcp").run(lambda: _desk(ctx))
+
+
+EXTRAS = {"slack": ("slack_bolt", "slack_sdk"), "mcp": ("mcp",)}  # extra -> the packages it brings
+
+
+def _front_end(module: str, extra: str) -> Any:
+    """A front-end whose libraries are an extra: missing, it is one line saying what to install."""
+    import importlib
+
     try:
-        from bot.mcp_server import run
+        return importlib.import_module(module)
     except ModuleNotFoundError as e:
-        if e.name != "mcp" and not (e.name or "").startswith("mcp."):
+        if (e.name or "").split(".")[0] not in EXTRAS[extra]:
             raise
-        raise click.ClickException('the MCP SDK is not installed: pip install "newsbot[mcp]"') from e
-    run(lambda: _desk(ctx))
+        raise click.ClickException(f'{e.name} is not installed: pip install "newsbot[{extra}]"') from e
 
 
 def main() -> None:
