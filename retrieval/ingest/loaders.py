@@ -146,16 +146,7 @@ def parse_text(text: str, origin: str = "") -> Article:
             post = frontmatter.loads(text)
         except Exception as e:
             raise LoadError(f"bad front matter: {e}") from None
-        meta: dict[str, Any] = dict(post.metadata)
-        return make_article(
-            body=post.content,
-            title=str(meta.get("title") or ""),
-            source=str(meta.get("source") or meta.get("outlet") or ""),
-            url=str(meta.get("url") or meta.get("link") or ""),
-            authors=meta.get("authors") or meta.get("author") or (),
-            published=meta.get("published") or meta.get("date"),
-            origin=origin,
-        )
+        return article_from_fields(post.content, dict(post.metadata), origin)
     title = ""
     first, _, rest = text.strip().partition("\n")
     heading = first.lstrip("# ").strip()
@@ -201,15 +192,7 @@ def record_to_article(record: Any, origin: str) -> Article:
     body = record.get("text") or record.get("body") or record.get("content") or ""
     if not isinstance(body, str):
         raise LoadError("the text field is not a string")
-    return make_article(
-        body=body,
-        title=str(record.get("title") or ""),
-        source=str(record.get("source") or record.get("outlet") or ""),
-        url=str(record.get("url") or record.get("link") or ""),
-        authors=record.get("authors") or record.get("author") or (),
-        published=record.get("published") or record.get("date"),
-        origin=origin,
-    )
+    return article_from_fields(body, record, origin)
 
 
 # --- HTML and feeds ----------------------------------------------------------------------------
@@ -316,6 +299,20 @@ def load_url(url: str) -> Iterator[Loaded]:
 
 
 # --- normalisation -----------------------------------------------------------------------------
+
+
+def article_from_fields(body: str, fields: dict[str, Any], origin: str) -> Article:
+    """An article from named fields, as front matter and JSON records both give them (each
+    field under its usual name or its common alias)."""
+    return make_article(
+        body=body,
+        title=str(fields.get("title") or ""),
+        source=str(fields.get("source") or fields.get("outlet") or ""),
+        url=str(fields.get("url") or fields.get("link") or ""),
+        authors=fields.get("authors") or fields.get("author") or (),
+        published=fields.get("published") or fields.get("date"),
+        origin=origin,
+    )
 
 
 def make_article(
