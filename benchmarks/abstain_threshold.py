@@ -17,7 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from retrieval import NewsDesk, Settings  # noqa: E402
-from retrieval.evaluation.harness import read_questions  # noqa: E402
+from retrieval.evaluation.questions import read_questions  # noqa: E402
 from retrieval.evaluation.metrics import percentile  # noqa: E402
 
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "realtimeqa"

@@ -19,7 +19,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from retrieval import NewsDesk, Settings  # noqa: E402
-from retrieval.evaluation.harness import KS, Question, read_article_texts, read_questions  # noqa: E402
+from retrieval.evaluation.harness import KS  # noqa: E402
+from retrieval.evaluation.questions import Question, read_article_texts, read_questions  # noqa: E402
 from retrieval.ids import normalize_url  # noqa: E402
 from retrieval.evaluation.metrics import contains, first_hit, mrr_at, recall_at  # noqa: E402
 from retrieval.search.hybrid import Filters, HybridSearcher  # noqa: E402

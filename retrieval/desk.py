@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from retrieval.index.embeddings import Embedder, MiniLMEmbedder
-from retrieval.errors import EmptyIndexError, QuestionError
+from retrieval.errors import BackendError, EmptyIndexError, QuestionError
 from retrieval.index.ingester import Ingester, Progress
 from retrieval.index.lexical import LexicalIndex
 from retrieval.ingest.loaders import load
@@ -28,9 +28,11 @@ from retrieval.types import Answer, IngestReport, Turn
 
 if TYPE_CHECKING:  # langchain takes seconds to import; only answering needs it
     from retrieval.answer.llm import LoadedLLM
+    from retrieval.answer.sentences import SentenceScorer
 
 log = logging.getLogger(__name__)
 
+_NOT_LOADED = object()
 MAX_QUESTION_CHARS = 10_000  # longer is a paste gone wrong, not a question: refused with a clear message
 
 
@@ -55,6 +57,7 @@ class NewsDesk:
         self._lexical_revision = ""
         self._lock = threading.Lock()
         self._llm: LoadedLLM | None = None
+        self._scorer: object = _NOT_LOADED
 
     # --- ingest --------------------------------------------------------------------------------
 
@@ -133,6 +136,21 @@ class NewsDesk:
                 self._llm = load_chat_model(self.settings)
             return self._llm
 
+    def sentence_scorer(self) -> SentenceScorer | None:
+        """The learned answer-sentence scorer, loaded once. None — sentences chosen by cosine —
+        when it is switched off or not built; a damaged file is refused with one warning."""
+        from retrieval.answer import sentences
+
+        with self._lock:
+            if self._scorer is _NOT_LOADED:
+                self._scorer = None
+                if self.settings.sentence_scorer and sentences.MODEL_FILE.exists():
+                    try:
+                        self._scorer = sentences.default_scorer()
+                    except BackendError as e:
+                        log.warning("%s; choosing answer sentences by cosine instead", e)
+            return self._scorer  # type: ignore[return-value]
+
     def stream(
         self,
         question: str,
@@ -150,7 +168,10 @@ class NewsDesk:
         from retrieval.answer.pipeline import AnswerPipeline
 
         question = checked_question(question)
-        pipeline = AnswerPipeline(self._search, self.embedder, self.llm(), self.settings.min_relevance)
+        pipeline = AnswerPipeline(
+            self._search, self.embedder, self.llm(), self.settings.min_relevance,
+            self.sentence_scorer(), self.settings.min_confidence,
+        )
         yield from pipeline.stream(question, history, Filters(since, until, tuple(sources), as_of))
 
     # --- inspection ----------------------------------------------------------------------------

@@ -122,6 +122,7 @@ class Answer:
     timings: dict[str, float] = field(default_factory=dict)
     standalone_question: str = ""
     notice: str = ""  # one line a front-end may show, e.g. "the LLM could not be loaded; quoting instead"
+    shown: list[str] = field(default_factory=list)  # the passage texts it was written from (evaluation, debugging)
 
     def to_dict(self) -> dict[str, Any]:
         return {

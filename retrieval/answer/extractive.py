@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 from retrieval.ingest.chunking import split_sentences
 from retrieval.index.embeddings import Embedder
 from retrieval.answer.injection import speaks_to_the_model
+from retrieval.answer import sentences
 from retrieval.answer.relevance import sentence_scores
+from retrieval.answer.sentences import SentenceScorer
 from retrieval.types import ArticleHit, Citation
 
 MAX_SENTENCES = 3
@@ -24,19 +27,31 @@ class Scored:
     score: float
 
 
-def best_sentences(question: str, hits: list[ArticleHit], embedder: Embedder) -> list[Scored]:
-    candidates: list[tuple[ArticleHit, str]] = []
+def best_sentences(
+    question: str,
+    hits: list[ArticleHit],
+    embedder: Embedder,
+    as_of: dt.date | None = None,
+    scorer: SentenceScorer | None = None,
+) -> list[Scored]:
+    """The sentences most likely to hold the answer: by the learned scorer, or by cosine without it."""
+    if scorer is not None:
+        cands = [c for c in sentences.candidates(hits) if len(c.text.split()) >= MIN_WORDS]
+        scores = scorer.score(sentences.features(question, cands, embedder, as_of))
+        return _top([Scored(c.hit, c.text, float(s)) for c, s in zip(cands, scores)])
+    pairs: list[tuple[ArticleHit, str]] = []
     for hit in hits[:ARTICLES_READ]:
         for passage in hit.passages[:PASSAGES_READ]:
-            candidates.extend(
+            pairs.extend(
                 (hit, s)
                 for s in split_sentences(passage.text)
                 if len(s.split()) >= MIN_WORDS and not speaks_to_the_model(s)
             )
-    if not candidates:
-        return []
-    scores = sentence_scores(question, [s for _, s in candidates], embedder)
-    scored = [Scored(hit, sentence, score) for (hit, sentence), score in zip(candidates, scores)]
+    scores = sentence_scores(question, [s for _, s in pairs], embedder) if pairs else []
+    return _top([Scored(hit, sentence, score) for (hit, sentence), score in zip(pairs, scores)])
+
+
+def _top(scored: list[Scored]) -> list[Scored]:
     scored.sort(key=lambda s: -s.score)
     chosen: list[Scored] = []
     per_article: dict[str, int] = {}
@@ -50,9 +65,15 @@ def best_sentences(question: str, hits: list[ArticleHit], embedder: Embedder) ->
     return chosen
 
 
-def extractive_answer(question: str, hits: list[ArticleHit], embedder: Embedder) -> tuple[str, list[Citation]]:
+def extractive_answer(
+    question: str,
+    hits: list[ArticleHit],
+    embedder: Embedder,
+    as_of: dt.date | None = None,
+    scorer: SentenceScorer | None = None,
+) -> tuple[str, list[Citation]]:
     """Quoted sentences, each followed by [n]; sources numbered in order of first use."""
-    chosen = best_sentences(question, hits, embedder)
+    chosen = best_sentences(question, hits, embedder, as_of, scorer)
     numbers: dict[str, int] = {}
     quotes: dict[str, list[str]] = {}
     parts: list[str] = []

@@ -9,12 +9,16 @@ shown, and passage text is one line with no <passages> fence tags of its own.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from retrieval.answer.citations import PromptPassage
 from retrieval.answer.injection import speaks_to_the_model
+from retrieval.answer import sentences
 from retrieval.answer.relevance import sentence_scores
+from retrieval.answer.sentences import SentenceScorer
 from retrieval.index.embeddings import Embedder
 from retrieval.ingest.chunking import split_sentences
 from retrieval.types import ArticleHit
@@ -31,7 +35,58 @@ def clean(text: str) -> str:
     return " ".join(_TAGS.sub(" ", text).split())
 
 
+@dataclass
+class Selection:
+    """The passages the model is shown, and how sure the sentence scorer is that they answer."""
+
+    passages: list[PromptPassage]
+    confidence: float | None = None  # the best sentence's P(holds the answer); None without the scorer
+
+
 def select_passages(
+    question: str,
+    hits: Sequence[ArticleHit],
+    embedder: Embedder,
+    as_of: dt.date | None = None,
+    scorer: SentenceScorer | None = None,
+) -> Selection:
+    """The best sentences of the best articles under the prompt's budget, by the learned scorer;
+    by cosine (select_passages_by_cosine) when there is none."""
+    if scorer is None:
+        return Selection(select_passages_by_cosine(question, hits, embedder))
+    cands = sentences.candidates(hits)
+    scores = scorer.score(sentences.features(question, cands, embedder, as_of))
+    picked = choose([(c.hit.article_id, (c.chunk_index, c.sentence_index), clean(c.text)) for c in cands], list(scores))
+    by_id = {h.article_id: h for h in hits}
+    passages = [PromptPassage(n, by_id[aid], " ".join(texts)) for n, (aid, texts) in enumerate(picked, 1)]
+    return Selection(passages, float(max(scores, default=0.0)))
+
+
+Item = tuple[str, tuple[int, int], str]  # article id, (chunk index, sentence index), sentence
+
+
+def choose(
+    items: Sequence[Item], scores: Sequence[float], max_articles: int = MAX_PASSAGES, budget: int = MAX_PASSAGES * PASSAGE_CHARS
+) -> list[tuple[str, list[str]]]:
+    """Best-scored sentences first, from at most max_articles articles, until the characters run
+    out; per article in reading order, articles in the order of their best sentence."""
+    picked: dict[str, list[tuple[tuple[int, int], str]]] = {}
+    used, seen = 0, set()
+    for i in sorted(range(len(items)), key=lambda i: -scores[i]):
+        article, order, text = items[i]
+        if text in seen or (article not in picked and len(picked) >= max_articles):
+            continue
+        if used and used + len(text) > budget:
+            continue
+        if len(text) > budget:
+            text = text[:budget].rsplit(" ", 1)[0] + " …"
+        picked.setdefault(article, []).append((order, text))
+        used += len(text) + 1
+        seen.add(text)
+    return [(article, [t for _, t in sorted(group)]) for article, group in picked.items()]
+
+
+def select_passages_by_cosine(
     question: str,
     hits: Sequence[ArticleHit],
     embedder: Embedder,

@@ -1,8 +1,10 @@
 """The answer pipeline, in the order it runs:
 
     follow-up → standalone question → time window ("last week", relative to as_of) → search
-    → relevance gate (abstain without the LLM) → passages → prompt → streamed LLM tokens
-    → citation check → Answer
+    → relevance gate → answer sentences (learned scorer) → confidence gate → prompt
+    → streamed LLM tokens → citation check → Answer
+
+Both gates abstain without calling the LLM.
 
 When there is no LLM, or it fails mid-answer, the extractive answer (best sentences, quoted and
 cited) takes over from the same search result. `NewsDesk.stream` delegates here.
@@ -17,16 +19,17 @@ from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, replace
 
 from retrieval.answer import prompts
-from retrieval.answer.citations import check_citations
+from retrieval.answer.citations import PromptPassage, check_citations
 from retrieval.answer.extractive import extractive_answer
 from retrieval.answer.followup import standalone_question
 from retrieval.answer.llm import LoadedLLM
 from retrieval.answer.passages import select_passages
 from retrieval.answer.prompt import answer_messages, says_not_found
+from retrieval.answer.sentences import SentenceScorer
 from retrieval.index.embeddings import Embedder
 from retrieval.search.hybrid import Filters, SearchResult
 from retrieval.search.timeparse import parse_window
-from retrieval.types import ABSTAIN_TEXT, Answer, ArticleHit, Citation, Turn
+from retrieval.types import ABSTAIN_TEXT, Answer, Citation, Turn
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +45,8 @@ class AnswerPipeline:
     embedder: Embedder
     llm: LoadedLLM
     min_relevance: float
+    scorer: SentenceScorer | None = None  # None: sentences chosen by cosine, no confidence gate
+    min_confidence: float = 0.0
 
     def stream(self, question: str, history: Sequence[Turn], filters: Filters) -> Iterator[str | Answer]:
         """Text as it is produced (str pieces), then the checked Answer, always last.
@@ -51,7 +56,8 @@ class AnswerPipeline:
         as_of = filters.as_of or dt.date.today()
         run.standalone = standalone_question(question, history, self.llm.model)
         run.lap("rewrite")
-        filters = replace(filters, as_of=as_of, window=parse_window(run.standalone, as_of))
+        run.window = parse_window(run.standalone, as_of)
+        filters = replace(filters, as_of=as_of, window=run.window)
         result = self.search(run.standalone, filters)
         run.lap("search")
         if not result.articles or result.top_similarity < self.min_relevance:
@@ -59,23 +65,32 @@ class AnswerPipeline:
             yield run.answer("", [], self.llm.notice)
             return
         notice = self.llm.notice
+        if self.llm.model is not None or self.scorer is not None:  # extractive without a scorer needs none
+            selection = select_passages(run.standalone, result.articles, self.embedder, as_of, self.scorer)
+            run.shown = [p.text for p in selection.passages]
+            run.lap("passages")
+            if selection.confidence is not None and selection.confidence < self.min_confidence:
+                log.info("abstaining: answer confidence %.3f < %.3f", selection.confidence, self.min_confidence)
+                yield ABSTAIN_TEXT
+                yield run.answer("", [], notice)
+                return
         if self.llm.model is not None:
-            checked = yield from self._generate(run, result.articles, as_of)
+            checked = yield from self._generate(run, selection.passages, as_of)
             if checked is not None:
                 yield run.answer(*checked)
                 return
             notice = f"The {self.llm.backend} LLM failed, so this answer quotes the sources instead."
-        text, citations = extractive_answer(run.standalone, result.articles, self.embedder)
+        text, citations = extractive_answer(run.standalone, result.articles, self.embedder, as_of, self.scorer)
         run.lap("answer", first_token=True)
         yield text if citations else ABSTAIN_TEXT
         yield run.answer(text, citations, notice)
 
-    def _generate(self, run: _Run, hits: list[ArticleHit], as_of: dt.date) -> Generator[str, None, Checked | None]:
+    def _generate(
+        self, run: _Run, passages: list[PromptPassage], as_of: dt.date
+    ) -> Generator[str, None, Checked | None]:
         """Stream the model's answer; return it with checked citations, or None if the backend failed."""
         model = self.llm.model
         assert model is not None
-        passages = select_passages(run.standalone, hits, self.embedder)
-        run.lap("passages")
         raw, shown = "", 0
         try:
             for chunk in model.stream(answer_messages(run.standalone, passages, as_of)):
@@ -112,6 +127,8 @@ class _Run:
         self.standalone = question
         self.started = started
         self.timings: dict[str, float] = {}
+        self.shown: list[str] = []
+        self.window: tuple[dt.date, dt.date] | None = None  # the time the question names, if any
         self._last = started
 
     def lap(self, name: str, first_token: bool = False) -> None:
@@ -129,13 +146,26 @@ class _Run:
     def answer(self, text: str, citations: list[Citation], notice: str = "") -> Answer:
         self.timings["total"] = time.perf_counter() - self.started
         if not citations:
-            return Answer(self.question, ABSTAIN_TEXT, [], True, self.timings, self.standalone, notice)
-        return Answer(self.question, text + newest_source(citations), citations, False, self.timings, self.standalone, notice)
+            return Answer(self.question, ABSTAIN_TEXT, [], True, self.timings, self.standalone, notice, self.shown)
+        text = dated_caveat(self.window, citations) + text + newest_source(citations)
+        return Answer(self.question, text, citations, False, self.timings, self.standalone, notice, self.shown)
 
 
 def _may_be_abstaining(raw: str) -> bool:
     head = raw.lstrip().upper()
     return prompts.NOT_FOUND.startswith(head) or head.startswith(prompts.NOT_FOUND)
+
+
+WINDOW_GRACE = dt.timedelta(days=3)  # news of a week is often published a day or two before it
+
+
+def dated_caveat(window: tuple[dt.date, dt.date] | None, citations: list[Citation]) -> str:
+    """Old news is not this week's news: when the question names a time and no cited source is
+    from around then, the answer says first how old its news is."""
+    dates = [c.published for c in citations if c.published]
+    if not window or not dates or any(window[0] - WINDOW_GRACE <= d <= window[1] for d in dates):
+        return ""
+    return f"The newest I have on this is from {max(dates):%B %Y}: "
 
 
 def newest_source(citations: list[Citation]) -> str:

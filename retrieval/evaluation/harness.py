@@ -8,7 +8,6 @@ file as they are computed, so a killed run resumes where it stopped.
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
 import logging
@@ -19,73 +18,28 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from retrieval.dates import parse_date
 from retrieval.ids import normalize_url
+from retrieval.answer.pipeline import WINDOW_GRACE
+from retrieval.evaluation.absent import absent_answer_ids
+from retrieval.evaluation.questions import Question, read_article_texts, read_questions
 from retrieval.evaluation.metrics import (
     contains,
     exact_match,
     f1,
     first_hit,
     mrr_at,
-    normalize_answer,
     percentile,
     recall_at,
     strip_citations,
 )
+from retrieval.search.timeparse import parse_window
 from retrieval.settings import Settings
+from retrieval.types import Answer
 
 log = logging.getLogger(__name__)
 
 KS = (1, 3, 5, 10)
 SEARCH_K = 10
-MIN_ANSWER_CHARS = 3  # answers normalising to fewer characters match almost any text
-
-
-@dataclass(frozen=True)
-class Question:
-    id: str
-    date: dt.date | None
-    question: str
-    answer: str
-    web_ranking: tuple[str, ...]
-    answer_urls: tuple[str, ...]
-
-    @property
-    def answerable(self) -> bool:
-        return bool(self.answer_urls)
-
-    @property
-    def scorable(self) -> bool:
-        return len(normalize_answer(self.answer)) >= MIN_ANSWER_CHARS
-
-
-def read_questions(path: Path) -> list[Question]:
-    questions = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if not line.strip():
-            continue
-        q = json.loads(line)
-        questions.append(
-            Question(
-                id=str(q["question_id"]),
-                date=parse_date(q.get("question_date")),
-                question=q["question"],
-                answer=q.get("answer_text") or q["choices"][q["answer_idx"]],
-                web_ranking=tuple(q.get("gcs_ranked_urls") or ()),
-                answer_urls=tuple(q.get("urls_containing_answer_string") or ()),
-            )
-        )
-    return questions
-
-
-def read_article_texts(path: Path) -> dict[str, str]:
-    """Normalised URL → title + text: the ground truth a retrieved article is judged on."""
-    texts = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            a = json.loads(line)
-            texts[normalize_url(a.get("url") or "")] = f"{a.get('title') or ''}\n{a.get('text') or ''}"
-    return texts
 
 
 def file_digest(path: Path) -> str:
@@ -151,6 +105,9 @@ class Evaluation:
         questions = read_questions(self.questions_path)
         answerable = [q for q in questions if q.answerable]
         chosen = answerable[:limit] if limit else answerable
+        if self.mode == "answer":  # the right reply to these is "I couldn't find this"
+            absent = absent_answer_ids(questions, self.articles)
+            chosen += [q for q in questions if q.id in absent][:limit]
         texts = read_article_texts(self.articles)
         self.out.mkdir(parents=True, exist_ok=True)
         results_path = self.out / f"results-{self.mode}.jsonl"
@@ -219,6 +176,7 @@ class Evaluation:
         row: dict[str, Any] = {
             "id": q.id,
             "fingerprint": self.fingerprint,
+            "absent": not q.answerable,
             "scorable": q.scorable,
             "rank": first_hit([relevant(a.url) for a in result.articles]),
             "web_rank": first_hit([relevant(u) for u in q.web_ranking[:SEARCH_K]]),
@@ -245,6 +203,9 @@ class Evaluation:
             "contains": (not answer.abstained) and contains(text, q.answer),
             "em": 0.0 if answer.abstained else exact_match(text, q.answer),
             "f1": 0.0 if answer.abstained else f1(text, q.answer),
+            "gold_shown": contains(" ".join(answer.shown), q.answer),
+            "in_window": _cited_in_window(q, answer),
+            "caveated": answer.text.startswith("The newest I have on this is from"),
             "citations_valid": numbers <= listed and bool(listed) == bool(numbers),
             "cited_supports": any(contains(texts.get(normalize_url(c.url), c.quote), q.answer) for c in answer.citations),
             "answer_seconds": seconds,
@@ -253,13 +214,23 @@ class Evaluation:
         }
 
 
+def _cited_in_window(q: Question, answer: Answer) -> bool | None:
+    """Whether a cited source is from the time the question names; None when it names none."""
+    window = parse_window(q.question, q.date) if q.date else None
+    if window is None or answer.abstained:
+        return None
+    return any(window[0] - WINDOW_GRACE <= c.published <= window[1] for c in answer.citations if c.published)
+
+
 def _with_home(settings: Settings, home: Path) -> Settings:
     from dataclasses import replace
 
     return replace(settings, home=home)
 
 
-def summarize(rows: list[dict[str, Any]], mode: str) -> Report:
+def summarize(all_rows: list[dict[str, Any]], mode: str) -> Report:
+    rows = [r for r in all_rows if not r.get("absent")]
+    absent = [r for r in all_rows if r.get("absent")]
     scored = [r for r in rows if r["scorable"]]
     report = Report(mode=mode, questions=len(rows), scored=len(scored), short_answers=len(rows) - len(scored))
     for name, key in (("newsbot", "rank"), ("web", "web_rank"), ("newsbot_chunks", "chunk_rank")):
@@ -275,15 +246,36 @@ def summarize(rows: list[dict[str, Any]], mode: str) -> Report:
             "exact_match": sum(r["em"] for r in rows) / n,
             "f1": sum(r["f1"] for r in rows) / n,
             "abstention": sum(r["abstained"] for r in rows) / n,
+            "gold_shown": sum(r.get("gold_shown", False) for r in rows) / n,
+            **_window_figures(rows),
             "citations_valid": sum(r["citations_valid"] for r in answered) / (len(answered) or 1),
             "cited_supports": sum(r["cited_supports"] for r in answered) / (len(answered) or 1),
         }
+        if absent:
+            report.figures["absent_answer"] = {
+                "questions": len(absent),
+                "abstention": sum(r["abstained"] for r in absent) / len(absent),
+            }
         report.latency["answer"] = _latency([r["answer_seconds"] for r in rows])
         report.latency["first_token"] = _latency([r["first_token_seconds"] for r in rows])
         tokens = [r["prompt_tokens"] for r in rows if r.get("prompt_tokens")]
         if tokens:
             report.latency["prompt_tokens"] = {"p50": percentile(tokens, 50), "p95": percentile(tokens, 95)}
     return report
+
+
+def _window_figures(rows: list[dict[str, Any]]) -> dict[str, float]:
+    """Of the answers to questions that name a time: how often a cited source is from then, and
+    how often an answer from older news says so."""
+    timed = [r for r in rows if r.get("in_window") is not None]
+    if not timed:
+        return {}
+    old = [r for r in timed if not r["in_window"]]
+    return {
+        "timed_questions": float(len(timed)),
+        "cited_in_window": sum(r["in_window"] for r in timed) / len(timed),
+        "old_news_flagged": sum(r.get("caveated", False) for r in old) / len(old) if old else 1.0,
+    }
 
 
 def _latency(values: list[float]) -> dict[str, float]:

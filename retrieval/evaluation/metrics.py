@@ -7,7 +7,7 @@ import string
 from collections import Counter
 from collections.abc import Iterable, Sequence
 
-_ARTICLES = re.compile(r"\b(a|an|the)\b")
+ARTICLES = re.compile(r"\b(a|an|the)\b")
 _PUNCT = set(string.punctuation)
 _CITATION = re.compile(r"\s*\[\d+\]")
 
@@ -15,7 +15,7 @@ _CITATION = re.compile(r"\s*\[\d+\]")
 def normalize_answer(text: str) -> str:
     """SQuAD's: lower case, no punctuation, no articles (a/an/the), collapsed white space."""
     text = "".join(ch for ch in text.lower() if ch not in _PUNCT)
-    return " ".join(_ARTICLES.sub(" ", text).split())
+    return " ".join(ARTICLES.sub(" ", text).split())
 
 
 def strip_citations(text: str) -> str:

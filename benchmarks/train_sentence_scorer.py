@@ -1,0 +1,187 @@
+"""Rebuild retrieval/answer/models/sentence_scorer.{txt,json} from the dev questions, with 5-fold
+cross-validated figures (split by question).
+
+    .venv/bin/python benchmarks/train_sentence_scorer.py --home EVAL_HOME [--limit N] [--out DIR]
+
+EVAL_HOME is the index `newsbot eval` builds from ../shared/data/realtimeqa/articles.jsonl
+($NEWSBOT_HOME/eval/articles-<digest>). For every answerable dev question (and every question
+whose answer is in no article, as all-negative groups) it runs the real search as of the
+question's date, takes the candidate sentences the answer pipeline would see, and labels a
+sentence positive when it contains the SQuAD-normalised gold answer. The features are cached
+in --out, keyed by the index revision, so re-training is seconds.
+
+It reports, out of fold: sentence AUC, and "gold shown" — how often the passages the model
+would be shown contain the gold answer — for today's cosine selection and the learned one,
+plus the scorer's confidence on answerable vs absent-answer questions (the abstention signal).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import pickle
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from retrieval import NewsDesk, Settings  # noqa: E402
+from retrieval.answer import passages as passage_selection  # noqa: E402
+from retrieval.answer import sentences  # noqa: E402
+from retrieval.evaluation.absent import absent_answer_ids  # noqa: E402
+from retrieval.evaluation.questions import read_questions  # noqa: E402
+from retrieval.evaluation.metrics import contains  # noqa: E402
+
+DATA = ROOT.parent / "shared" / "data" / "realtimeqa"
+PARAMS = {
+    "objective": "binary",
+    "learning_rate": 0.05,
+    "num_leaves": 15,
+    "min_data_in_leaf": 40,
+    "feature_fraction": 0.8,
+    "bagging_fraction": 0.8,
+    "bagging_freq": 1,
+    "lambda_l2": 1.0,
+    "verbose": -1,
+    "seed": 7,
+    "deterministic": True,
+    "num_threads": 2,
+}
+ROUNDS = 300
+
+
+def collect(desk: NewsDesk, questions: list, absent: set[str], cache: Path) -> list[dict]:  # type: ignore[type-arg]
+    """Per question: candidate sentences, features, labels, and today's selection's text.
+
+    Each question's row is appended to a cache file as soon as it is computed (keyed by the index
+    revision and the features), so a killed run resumes where it stopped: on 2 busy cores the
+    whole dev set takes the better part of an hour."""
+    key = hashlib.blake2b(f"{desk.store.revision()}|{sentences.FEATURES}".encode(), digest_size=8).hexdigest()
+    path = cache / f"sentence-data-{key}.pkl"
+    done = {g["id"]: g for g in _read_rows(path)}
+    cache.mkdir(parents=True, exist_ok=True)
+    with path.open("ab") as sink:
+        for i, q in enumerate(questions, 1):
+            if q.id not in done:
+                done[q.id] = _row(desk, q, absent)
+                pickle.dump(done[q.id], sink)
+                sink.flush()
+            if i % 50 == 0:
+                print(f"  {i}/{len(questions)} questions", file=sys.stderr)
+    return [done[q.id] for q in questions]
+
+
+def _read_rows(path: Path) -> list[dict]:  # type: ignore[type-arg]
+    rows = []
+    if path.exists():
+        with path.open("rb") as f:
+            while True:
+                try:
+                    rows.append(pickle.load(f))
+                except (EOFError, pickle.UnpicklingError):  # the end, or a row cut short by a kill
+                    break
+    return rows
+
+
+def _row(desk: NewsDesk, q, absent: set[str]) -> dict:  # type: ignore[no-untyped-def, type-arg]
+    result = desk.search(q.question, as_of=q.date)
+    cands = sentences.candidates(result.articles)
+    old = passage_selection.select_passages_by_cosine(q.question, result.articles, desk.embedder)
+    return {
+        "id": q.id,
+        "answer": q.answer,
+        "absent": q.id in absent,
+        "texts": [c.text for c in cands],
+        "articles": [c.hit.article_id for c in cands],
+        "order": [(c.chunk_index, c.sentence_index) for c in cands],
+        "X": sentences.features(q.question, cands, desk.embedder, q.date),
+        "y": np.array([contains(c.text, q.answer) for c in cands], dtype=float),
+        "old_shown": " ".join(p.text for p in old),
+    }
+
+
+def shown_text(group: dict, scores: np.ndarray) -> str:  # type: ignore[type-arg]
+    picked = passage_selection.choose(
+        list(zip(group["articles"], group["order"], group["texts"])), list(scores)
+    )
+    return " ".join(text for _, texts in picked for text in texts)
+
+
+def train(X: np.ndarray, y: np.ndarray):  # type: ignore[no-untyped-def]
+    import lightgbm
+
+    data = lightgbm.Dataset(X, y, feature_name=list(sentences.FEATURES), categorical_feature=["question_type"])
+    return lightgbm.train(PARAMS, data, num_boost_round=ROUNDS)
+
+
+def evaluate(groups: list[dict], folds: int = 5) -> dict[str, float]:  # type: ignore[type-arg]
+    from sklearn.metrics import roc_auc_score
+    from sklearn.model_selection import GroupKFold
+
+    usable = [g for g in groups if len(g["y"])]
+    index = np.concatenate([[i] * len(g["y"]) for i, g in enumerate(usable)])
+    X = np.vstack([g["X"] for g in usable])
+    y = np.concatenate([g["y"] for g in usable])
+    out_of_fold = np.zeros(len(y))
+    for train_idx, test_idx in GroupKFold(n_splits=folds).split(X, y, index):
+        out_of_fold[test_idx] = train(X[train_idx], y[train_idx]).predict(X[test_idx])
+    answerable = [i for i, g in enumerate(usable) if not g["absent"]]
+    cosine_only = X[:, sentences.FEATURES.index("cosine")] + 0.3 * X[:, sentences.FEATURES.index("overlap")]
+    figures = {"sentences": int(len(y)), "positives": int(y.sum()), "auc": float(roc_auc_score(y, out_of_fold))}
+    figures["auc_cosine"] = float(roc_auc_score(y, cosine_only))
+    for name, scores in (("learned", out_of_fold), ("cosine_choose", cosine_only)):
+        hits = [contains(shown_text(usable[i], scores[index == i]), usable[i]["answer"]) for i in answerable]
+        figures[f"gold_shown_{name}"] = float(np.mean(hits))
+    figures["gold_shown_today"] = float(np.mean([contains(usable[i]["old_shown"], usable[i]["answer"]) for i in answerable]))
+    figures["gold_in_candidates"] = float(np.mean([usable[i]["y"].any() for i in answerable]))
+    confidence = np.array([out_of_fold[index == i].max() for i in range(len(usable))])
+    absent = np.array([g["absent"] for g in usable])
+    for t in (0.05, 0.1, 0.15, 0.2, 0.25, 0.3):
+        figures[f"abstain@{t}_answerable"] = float((confidence[~absent] < t).mean())
+        figures[f"abstain@{t}_absent"] = float((confidence[absent] < t).mean()) if absent.any() else float("nan")
+    figures["questions_answerable"] = len(answerable)
+    figures["questions_absent"] = int(absent.sum())
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--home", required=True, type=Path)
+    parser.add_argument("--questions", type=Path, default=DATA / "questions_dev.jsonl")
+    parser.add_argument("--articles", type=Path, default=DATA / "articles.jsonl")
+    parser.add_argument("--limit", type=int, help="only the first N questions (a smoke run)")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "out")
+    parser.add_argument("--model-dir", type=Path, default=sentences.MODEL_DIR)
+    args = parser.parse_args()
+
+    questions = read_questions(args.questions)
+    absent = absent_answer_ids(questions, args.articles)
+    chosen = [q for q in questions if q.answerable or q.id in absent][: args.limit]
+    desk = NewsDesk(Settings.from_env(home=args.home))
+    groups = collect(desk, chosen, absent, args.out)
+    figures = evaluate(groups, folds=min(5, max(2, len(groups) // 4)))
+    print(json.dumps(figures, indent=2))
+
+    X = np.vstack([g["X"] for g in groups if len(g["y"])])
+    y = np.concatenate([g["y"] for g in groups if len(g["y"])])
+    model = train(X, y).model_to_string().encode()
+    args.model_dir.mkdir(parents=True, exist_ok=True)
+    (args.model_dir / sentences.MODEL_FILE.name).write_bytes(model)
+    manifest = {
+        "sha256": hashlib.sha256(model).hexdigest(),
+        "features": list(sentences.FEATURES),
+        "params": PARAMS,
+        "rounds": ROUNDS,
+        "trained_on": {"questions": args.questions.name, "groups": len(groups), "sentences": int(len(y))},
+        "cross_validated": figures,
+    }
+    (args.model_dir / sentences.MANIFEST_FILE.name).write_text(json.dumps(manifest, indent=2) + "\n")
+    print(f"wrote {args.model_dir / sentences.MODEL_FILE.name} ({len(model):,} bytes)", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
