@@ -60,7 +60,7 @@ def collect(desk: NewsDesk, questions: list, absent: set[str], cache: Path) -> l
     Each question's row is appended to a cache file as soon as it is computed (keyed by the index
     revision and the features), so a killed run resumes where it stopped: on 2 busy cores the
     whole dev set takes the better part of an hour."""
-    key = hashlib.blake2b(f"{desk.store.revision()}|{sentences.FEATURES}".encode(), digest_size=8).hexdigest()
+    key = hashlib.blake2b(f"{desk.store.revision()}|{sentences.FEATURES}|{sentences.ARTICLES_READ}|{sentences.CHUNKS_READ}".encode(), digest_size=8).hexdigest()
     path = cache / f"sentence-data-{key}.pkl"
     done = {g["id"]: g for g in _read_rows(path)}
     cache.mkdir(parents=True, exist_ok=True)
@@ -104,9 +104,9 @@ def _row(desk: NewsDesk, q, absent: set[str]) -> dict:  # type: ignore[no-untype
     }
 
 
-def shown_text(group: dict, scores: np.ndarray) -> str:  # type: ignore[type-arg]
+def shown_text(group: dict, scores: np.ndarray, **budget: int) -> str:  # type: ignore[type-arg]
     picked = passage_selection.choose(
-        list(zip(group["articles"], group["order"], group["texts"])), list(scores)
+        list(zip(group["articles"], group["order"], group["texts"])), list(scores), **budget
     )
     return " ".join(text for _, texts in picked for text in texts)
 
@@ -118,29 +118,46 @@ def train(X: np.ndarray, y: np.ndarray):  # type: ignore[no-untyped-def]
     return lightgbm.train(PARAMS, data, num_boost_round=ROUNDS)
 
 
-def evaluate(groups: list[dict], folds: int = 5) -> dict[str, float]:  # type: ignore[type-arg]
-    from sklearn.metrics import roc_auc_score
+def out_of_fold(groups: list[dict], folds: int = 5) -> list[np.ndarray]:  # type: ignore[type-arg]
+    """Each group's sentence scores from a model that never saw its question."""
     from sklearn.model_selection import GroupKFold
 
-    usable = [g for g in groups if len(g["y"])]
-    index = np.concatenate([[i] * len(g["y"]) for i, g in enumerate(usable)])
-    X = np.vstack([g["X"] for g in usable])
-    y = np.concatenate([g["y"] for g in usable])
-    out_of_fold = np.zeros(len(y))
+    index = np.concatenate([[i] * len(g["y"]) for i, g in enumerate(groups)])
+    X = np.vstack([g["X"] for g in groups])
+    y = np.concatenate([g["y"] for g in groups])
+    scores = np.zeros(len(y))
     for train_idx, test_idx in GroupKFold(n_splits=folds).split(X, y, index):
-        out_of_fold[test_idx] = train(X[train_idx], y[train_idx]).predict(X[test_idx])
+        scores[test_idx] = train(X[train_idx], y[train_idx]).predict(X[test_idx])
+    return [scores[index == i] for i in range(len(groups))]
+
+
+BUDGETS = [(articles, chars) for articles in (3, 4, 5) for chars in (1080, 1440, 1800)]
+
+
+def evaluate(groups: list[dict], folds: int = 5) -> dict[str, float]:  # type: ignore[type-arg]
+    from sklearn.metrics import roc_auc_score
+
+    usable = [g for g in groups if len(g["y"])]
+    scores = out_of_fold(usable, folds)
+    y = np.concatenate([g["y"] for g in usable])
+    cosine = [g["X"][:, sentences.FEATURES.index("cosine")] for g in usable]
+    figures = {"sentences": int(len(y)), "positives": int(y.sum())}
+    figures["auc"] = float(roc_auc_score(y, np.concatenate(scores)))
+    figures["auc_cosine"] = float(roc_auc_score(y, np.concatenate(cosine)))
     answerable = [i for i, g in enumerate(usable) if not g["absent"]]
-    cosine_only = X[:, sentences.FEATURES.index("cosine")] + 0.3 * X[:, sentences.FEATURES.index("overlap")]
-    figures = {"sentences": int(len(y)), "positives": int(y.sum()), "auc": float(roc_auc_score(y, out_of_fold))}
-    figures["auc_cosine"] = float(roc_auc_score(y, cosine_only))
-    for name, scores in (("learned", out_of_fold), ("cosine_choose", cosine_only)):
-        hits = [contains(shown_text(usable[i], scores[index == i]), usable[i]["answer"]) for i in answerable]
-        figures[f"gold_shown_{name}"] = float(np.mean(hits))
+
+    def gold_shown(per_group: list[np.ndarray], **budget: int) -> float:
+        return float(np.mean([contains(shown_text(usable[i], per_group[i], **budget), usable[i]["answer"]) for i in answerable]))
+
     figures["gold_shown_today"] = float(np.mean([contains(usable[i]["old_shown"], usable[i]["answer"]) for i in answerable]))
+    figures["gold_shown_cosine_choose"] = gold_shown(cosine)
+    figures["gold_shown_learned"] = gold_shown(scores)
+    for articles, chars in BUDGETS:
+        figures[f"gold_shown_learned_{articles}x{chars}"] = gold_shown(scores, max_articles=articles, budget=chars)
     figures["gold_in_candidates"] = float(np.mean([usable[i]["y"].any() for i in answerable]))
-    confidence = np.array([out_of_fold[index == i].max() for i in range(len(usable))])
+    confidence = np.array([s.max() for s in scores])
     absent = np.array([g["absent"] for g in usable])
-    for t in (0.05, 0.1, 0.15, 0.2, 0.25, 0.3):
+    for t in (0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2):
         figures[f"abstain@{t}_answerable"] = float((confidence[~absent] < t).mean())
         figures[f"abstain@{t}_absent"] = float((confidence[absent] < t).mean()) if absent.any() else float("nan")
     figures["questions_answerable"] = len(answerable)

@@ -170,7 +170,7 @@ class NewsDesk:
         question = checked_question(question)
         pipeline = AnswerPipeline(
             self._search, self.embedder, self.llm(), self.settings.min_relevance,
-            self.sentence_scorer(), self.settings.min_confidence,
+            self.sentence_scorer(), self.settings.min_confidence, self.settings.prompt_chars,
         )
         yield from pipeline.stream(question, history, Filters(since, until, tuple(sources), as_of))
 

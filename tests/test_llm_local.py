@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -17,6 +18,15 @@ from retrieval import NewsDesk, Settings
 from retrieval.answer.citations import leaks
 from retrieval.answer.prompts import ANSWER_SYSTEM
 
+# What the seed says Modi and Putin discussed, each as the words an answer naming it would use
+SEED_POINTS = {
+    "the Indo-Pacific": ("indo-pacific",),
+    "a follow-up to the New Delhi summit": ("new delhi", "summit", "visit"),
+    "the way forward for cooperation": ("way forward", "cooperation"),
+    "fertilizer supply": ("fertili",),
+    "recent international developments": ("international developments",),
+    "a possible S-500 deal": ("s-500", "defence deal"),
+}
 SEED_TITLE = "Prime Minister Narendra Modi on Monday held a telephonic conversation"
 AS_OF = dt.date(2021, 12, 22)
 
@@ -48,6 +58,12 @@ def test_answers_modi_and_putin_citing_the_seed_article(local_desk: NewsDesk) ->
     quotes = answer.citations[0].quote.split(" … ")  # a source's supporting sentences, joined by an ellipsis
     assert quotes[0] and all(q in body for q in quotes)
     assert answer.timings["first_token"] > 0 and answer.timings["prompt_tokens"] > 50
+
+    text = answer.text.split("\n\nNewest source")[0].lower()
+    named = [point for point, words in SEED_POINTS.items() if any(w in text for w in words)]
+    assert len(named) >= 3, (named, answer.text)  # the things they discussed, not one fragment
+    claims = [s for s in re.split(r"(?<=[.!?\]])\s+", text) if len(s.split()) > 3]
+    assert all(re.search(r"\[\d+\]", claim) for claim in claims), answer.text  # each one cited
 
 
 def test_abstains_on_the_world_cup(local_desk: NewsDesk) -> None:

@@ -345,7 +345,15 @@ def test_the_training_script_rebuilds_a_loadable_model(tmp_path: Path) -> None:
     assert json.loads(run.stdout)["questions_absent"] == 2  # the figures are printed too
     scorer = SentenceScorer.load(model_dir / "sentence_scorer.txt", model_dir / "sentence_scorer.json")
     assert scorer.score(np.zeros((2, len(FEATURES)))).shape == (2,)
-    assert list(out.glob("sentence-data-*.pkl"))  # features cached for a quick re-train
+    cache = list(out.glob("sentence-data-*.pkl"))
+    assert cache  # features cached for a quick re-train
+
+    rerank = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "rerank_articles.py"), str(cache[0]),
+                             "--articles", str(articles)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert rerank.returncode == 0, rerank.stderr[-3000:]
+    recall = json.loads(rerank.stdout)
+    assert set(recall) == {"questions", "fused search", "best sentence P", "lambdarank"}
+    assert all(0.0 <= r <= 1.0 for name, pair in recall.items() if name != "questions" for r in pair)
 
 
 # --- the questions whose answer is in no article -----------------------------------------------

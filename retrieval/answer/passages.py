@@ -21,10 +21,12 @@ from retrieval.answer.relevance import sentence_scores
 from retrieval.answer.sentences import SentenceScorer
 from retrieval.index.embeddings import Embedder
 from retrieval.ingest.chunking import split_sentences
+from retrieval.settings import DEFAULT_PROMPT_CHARS
 from retrieval.types import ArticleHit
 
 MAX_PASSAGES = 3  # articles shown to the model (3-5; each costs about 1 s of prompt reading on 2 cores)
-PASSAGE_CHARS = 360  # per article: its best sentences, in article order (450 measured worse)
+PASSAGE_CHARS = 360  # per article, when sentences are chosen by cosine (450 measured worse)
+PROMPT_CHARS = DEFAULT_PROMPT_CHARS  # all passages together, by the learned scorer (Settings.prompt_chars)
 CHUNKS_READ = 2  # an article's best chunks searched for those sentences
 
 _TAGS = re.compile(r"</?\s*passages?\s*>", re.I)
@@ -49,14 +51,16 @@ def select_passages(
     embedder: Embedder,
     as_of: dt.date | None = None,
     scorer: SentenceScorer | None = None,
+    chars: int = PROMPT_CHARS,
 ) -> Selection:
-    """The best sentences of the best articles under the prompt's budget, by the learned scorer;
+    """The best sentences of the best articles, `chars` characters in all, by the learned scorer;
     by cosine (select_passages_by_cosine) when there is none."""
     if scorer is None:
-        return Selection(select_passages_by_cosine(question, hits, embedder))
+        return Selection(select_passages_by_cosine(question, hits, embedder, max_chars=chars // MAX_PASSAGES))
     cands = sentences.candidates(hits)
     scores = scorer.score(sentences.features(question, cands, embedder, as_of))
-    picked = choose([(c.hit.article_id, (c.chunk_index, c.sentence_index), clean(c.text)) for c in cands], list(scores))
+    items = [(c.hit.article_id, (c.chunk_index, c.sentence_index), clean(c.text)) for c in cands]
+    picked = choose(items, list(scores), budget=chars)
     by_id = {h.article_id: h for h in hits}
     passages = [PromptPassage(n, by_id[aid], " ".join(texts)) for n, (aid, texts) in enumerate(picked, 1)]
     return Selection(passages, float(max(scores, default=0.0)))
@@ -66,7 +70,7 @@ Item = tuple[str, tuple[int, int], str]  # article id, (chunk index, sentence in
 
 
 def choose(
-    items: Sequence[Item], scores: Sequence[float], max_articles: int = MAX_PASSAGES, budget: int = MAX_PASSAGES * PASSAGE_CHARS
+    items: Sequence[Item], scores: Sequence[float], max_articles: int = MAX_PASSAGES, budget: int = PROMPT_CHARS
 ) -> list[tuple[str, list[str]]]:
     """Best-scored sentences first, from at most max_articles articles, until the characters run
     out; per article in reading order, articles in the order of their best sentence."""

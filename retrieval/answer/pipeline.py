@@ -23,7 +23,7 @@ from retrieval.answer.citations import PromptPassage, check_citations
 from retrieval.answer.extractive import extractive_answer
 from retrieval.answer.followup import standalone_question
 from retrieval.answer.llm import LoadedLLM
-from retrieval.answer.passages import select_passages
+from retrieval.answer.passages import PROMPT_CHARS, select_passages
 from retrieval.answer.prompt import answer_messages, says_not_found
 from retrieval.answer.sentences import SentenceScorer
 from retrieval.index.embeddings import Embedder
@@ -47,6 +47,7 @@ class AnswerPipeline:
     min_relevance: float
     scorer: SentenceScorer | None = None  # None: sentences chosen by cosine, no confidence gate
     min_confidence: float = 0.0
+    prompt_chars: int = PROMPT_CHARS
 
     def stream(self, question: str, history: Sequence[Turn], filters: Filters) -> Iterator[str | Answer]:
         """Text as it is produced (str pieces), then the checked Answer, always last.
@@ -66,7 +67,9 @@ class AnswerPipeline:
             return
         notice = self.llm.notice
         if self.llm.model is not None or self.scorer is not None:  # extractive without a scorer needs none
-            selection = select_passages(run.standalone, result.articles, self.embedder, as_of, self.scorer)
+            selection = select_passages(
+                run.standalone, result.articles, self.embedder, as_of, self.scorer, self.prompt_chars
+            )
             run.shown = [p.text for p in selection.passages]
             run.lap("passages")
             if selection.confidence is not None and selection.confidence < self.min_confidence:

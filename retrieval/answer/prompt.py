@@ -15,7 +15,7 @@ from functools import cache
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 
-from retrieval.answer import prompts
+from retrieval.answer import prompts, sentences
 from retrieval.answer.citations import PromptPassage
 from retrieval.answer.passages import CHUNKS_READ, MAX_PASSAGES, PASSAGE_CHARS, clean
 from retrieval.types import ArticleHit
@@ -52,10 +52,9 @@ def answer_messages(
 @cache
 def _examples() -> tuple[BaseMessage, ...]:
     """The worked examples as chat turns; they never change, so they are built once."""
-    e = prompts.EXAMPLE_PASSAGE
-    passage = _passage_block(1, e["source"], e["date"], e["title"], e["text"])
     turns: list[BaseMessage] = []
-    for question, answer in prompts.EXAMPLES:
+    for e, question, answer in prompts.EXAMPLES:
+        passage = _passage_block(1, e["source"], e["date"], e["title"], e["text"])
         user = prompts.ANSWER_USER.format(today=prompts.EXAMPLE_TODAY, passages=passage, question=question)
         turns.append(HumanMessage(user))
         turns.append(AIMessage(answer))
@@ -68,7 +67,7 @@ def prompt_signature() -> str:
     reuses answers of the old one."""
     hit = ArticleHit("sample", "Title", "Outlet", "https://example.org", dt.date(2000, 1, 1), 1.0)
     messages = answer_messages("Question?", [PromptPassage(1, hit, "Passage.")], dt.date(2000, 1, 2))
-    budget = f"{MAX_PASSAGES}/{PASSAGE_CHARS}/{CHUNKS_READ}"
+    budget = f"{MAX_PASSAGES}/{PASSAGE_CHARS}/{CHUNKS_READ}/{sentences.ARTICLES_READ}/{sentences.CHUNKS_READ}"
     return "\n\n".join([budget, *(f"{m.type}: {m.text}" for m in messages)])
 
 

@@ -37,7 +37,7 @@ MODEL_FILE = MODEL_DIR / "sentence_scorer.txt"
 MANIFEST_FILE = MODEL_DIR / "sentence_scorer.json"
 
 ARTICLES_READ = 5  # articles whose sentences compete for the prompt
-CHUNKS_READ = 2  # each article's best chunks
+CHUNKS_READ = 3  # each article's best matched chunks (2 left the answer out for 3.5 % more questions)
 MIN_WORDS = 4
 
 QUESTION_TYPES = ("who", "which", "what", "when", "where", "how many", "how much", "why", "how")

@@ -146,7 +146,11 @@ class Evaluation:
         else:
             from retrieval.answer.prompt import prompt_signature
 
+            from retrieval.answer import sentences
+
             settings["prompts"] = hashlib.blake2b(prompt_signature().encode(), digest_size=6).hexdigest()
+            if self.settings.sentence_scorer and sentences.MANIFEST_FILE.exists():
+                settings["scorer"] = json.loads(sentences.MANIFEST_FILE.read_text()).get("sha256")
         raw = json.dumps({"mode": self.mode, **settings}, sort_keys=True, default=str)
         return hashlib.blake2b(raw.encode(), digest_size=6).hexdigest()
 
@@ -305,7 +309,17 @@ def markdown_table(report: Report) -> str:
             "|---:|---:|---:|---:|---:|---:|",
             f"| {a['contains']:.3f} | {a['exact_match']:.3f} | {a['f1']:.3f} | {a['abstention']:.3f} "
             f"| {a['citations_valid']:.3f} | {a['cited_supports']:.3f} |",
+            "",
+            f"Gold answer in the passages shown to the model: {a['gold_shown']:.3f}.",
         ]
+        if "timed_questions" in a:
+            lines.append(
+                f"Of {a['timed_questions']:.0f} answers to questions naming a time, a cited source is from then "
+                f"for {a['cited_in_window']:.3f}; {a['old_news_flagged']:.3f} of the others say how old their news is."
+            )
+        if "absent_answer" in report.figures:
+            b = report.figures["absent_answer"]
+            lines.append(f"Abstained on {b['abstention']:.3f} of the {b['questions']} questions whose answer is in no article.")
     lines += ["", "| latency (s) | p50 | p95 |", "|---|---:|---:|"]
     for name, v in report.latency.items():
         lines.append(f"| {name} | {v['p50']:.3f} | {v['p95']:.3f} |")
