@@ -117,7 +117,7 @@ def test_streams_over_http_and_checks_citations(desk: NewsDesk, server: FakeOpen
     assert "".join(pieces) == raw  # what streamed is the model's text; the Answer is the checked one
     assert not answer.abstained and answer.notice == ""
     assert [c.n for c in answer.citations] == [1]
-    assert "fertilizers" in answer.citations[0].quote
+    assert "India-Russia cooperation" in answer.citations[0].quote  # the shown sentence that supports the claim
     assert "[4]" not in answer.text and "cheese" not in answer.text
     assert answer.text.startswith("Modi and Putin agreed on enhancing India-Russia cooperation")
     assert answer.timings["prompt_tokens"] == 123.0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from retrieval.answer.passages import select_passages
+from retrieval.answer.passages import MAX_PASSAGES, PROMPT_CHARS, select_passages
 from retrieval.answer.prompt import answer_messages, says_not_found
 from retrieval.answer.citations import PromptPassage
 from retrieval.answer.prompts import ANSWER_SYSTEM
@@ -42,7 +42,7 @@ def test_select_passages_keeps_the_prompt_short_and_numbered() -> None:
     hits = [_hit(f"a{i}", f"Modi and Putin discussed fertilizers. {filler}") for i in range(6)]
     passages = select_passages("What did Modi and Putin discuss?", hits, HashingEmbedder()).passages
     assert [p.n for p in passages] == [1, 2, 3]
-    assert all(len(p.text) <= 400 and p.text.startswith("Modi and Putin discussed fertilizers.") for p in passages)
+    assert all(len(p.text) <= PROMPT_CHARS // MAX_PASSAGES + 40 and p.text.startswith("Modi and Putin discussed fertilizers.") for p in passages)
 
 
 def test_says_not_found() -> None:
