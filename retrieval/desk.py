@@ -20,7 +20,7 @@ from retrieval.index.embeddings import Embedder, MiniLMEmbedder
 from retrieval.errors import BackendError, EmptyIndexError, QuestionError
 from retrieval.index.ingester import Ingester, Progress
 from retrieval.index.lexical import LexicalIndex
-from retrieval.ingest.loaders import load
+from retrieval.ingest.loaders import Loaded, load
 from retrieval.search.hybrid import Filters, HybridSearcher, SearchResult
 from retrieval.settings import Settings
 from retrieval.index.store import ChromaStore
@@ -67,8 +67,13 @@ class NewsDesk:
         """Read files, folders, feeds and URLs; a bad input is reported in the result, not raised.
 
         `source` names the outlet of articles whose input names none."""
-        ingester = Ingester(self.store, self.embedder, self.settings)
-        return ingester.run(load(inputs, source=source), progress=progress)
+        return self.ingest_items(load(inputs, source=source), progress)
+
+    def ingest_items(self, items: Iterable[Loaded], progress: Progress | None = None) -> IngestReport:
+        """Store already-loaded articles (a feed's entries, say); failures pass through to the report.
+
+        Stop iterating `items` to stop early: what was yielded so far is still stored."""
+        return Ingester(self.store, self.embedder, self.settings).run(items, progress=progress)
 
     # --- search --------------------------------------------------------------------------------
 
