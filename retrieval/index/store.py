@@ -102,6 +102,7 @@ class ChromaStore:
         self.settings = settings
         self.embedder = embedder
         self._collection: Any = None
+        self._client: Any = None
 
     @property
     def collection(self) -> Any:
@@ -109,7 +110,14 @@ class ChromaStore:
             self._collection = self._open()
         return self._collection
 
-    def _open(self) -> Any:
+    @property
+    def client(self) -> Any:
+        """The Chroma client; other collections beside the articles (feeds, the change log) share it."""
+        if self._client is None:
+            self._client = self._connect()
+        return self._client
+
+    def _connect(self) -> Any:
         import chromadb
         from chromadb.config import Settings as ChromaSettings
 
@@ -119,26 +127,43 @@ class ChromaStore:
                 from urllib.parse import urlsplit
 
                 url = urlsplit(self.settings.chroma_url)
-                client = chromadb.HttpClient(
+                return chromadb.HttpClient(
                     host=url.hostname or "localhost",
                     port=url.port or (443 if url.scheme == "https" else 8000),
                     ssl=url.scheme == "https",
                     settings=chroma_settings,
                 )
-            else:
-                self.settings.chroma_path.mkdir(parents=True, exist_ok=True)
-                client = chromadb.PersistentClient(
-                    path=str(self.settings.chroma_path), settings=chroma_settings
-                )
-            return client.get_or_create_collection(
+            self.settings.chroma_path.mkdir(parents=True, exist_ok=True)
+            return chromadb.PersistentClient(path=str(self.settings.chroma_path), settings=chroma_settings)
+        except Exception as e:
+            raise BackendError(f"cannot open the Chroma store at {self.where}: {e}") from e
+
+    @property
+    def where(self) -> str:
+        return self.settings.chroma_url or str(self.settings.chroma_path)
+
+    def side_collection(self, suffix: str) -> Any:
+        """A small collection beside the articles (`news_feeds`, `news_changes`): records that
+        need no search, so each gets the one-dimensional vector [1.0] and no embedding function."""
+        try:
+            return self.client.get_or_create_collection(
+                name=f"{self.settings.collection}_{suffix}", embedding_function=_NoEmbedding()
+            )
+        except Exception as e:
+            raise BackendError(f"cannot open the Chroma collection {suffix!r} at {self.where}: {e}") from e
+
+    def _open(self) -> Any:
+        try:
+            return self.client.get_or_create_collection(
                 name=self.settings.collection,
                 embedding_function=_ChromaEmbeddingFunction(self.embedder),
                 configuration={"hnsw": {"space": "cosine", **DEFAULT_CHROMA_HNSW}},
                 metadata={"embedder": self.embedder.name, "revision": 0},
             )
+        except BackendError:
+            raise
         except Exception as e:
-            where = self.settings.chroma_url or str(self.settings.chroma_path)
-            raise BackendError(f"cannot open the Chroma collection at {where}: {e}") from e
+            raise BackendError(f"cannot open the Chroma collection at {self.where}: {e}") from e
 
     # --- writing -------------------------------------------------------------------------------
 
@@ -274,3 +299,26 @@ class _ChromaEmbeddingFunction:
 
     def validate_config_update(self, old: dict[str, Any], new: dict[str, Any]) -> None:
         return None
+
+
+class _NoEmbedding(_ChromaEmbeddingFunction):
+    """For side collections: records are looked up by id and metadata, never by similarity."""
+
+    def __init__(self) -> None:
+        pass
+
+    def __call__(self, input: list[str]) -> Any:
+        import numpy as np
+
+        return [np.ones(1, dtype=np.float32) for _ in input]
+
+    @staticmethod
+    def name() -> str:
+        return "newsbot-none"
+
+    def get_config(self) -> dict[str, Any]:
+        return {}
+
+    @staticmethod
+    def build_from_config(config: dict[str, Any]) -> "_NoEmbedding":
+        return _NoEmbedding()
