@@ -9,8 +9,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -19,6 +17,7 @@ from typing import Any
 from retrieval.dates import parse_date
 from retrieval.errors import LoadError
 from retrieval.ids import article_id
+from retrieval.ingest.fetch import fetch_bytes
 from retrieval.types import Article
 
 log = logging.getLogger(__name__)
@@ -26,8 +25,6 @@ log = logging.getLogger(__name__)
 Failure = tuple[str, str]
 Loaded = Article | Failure
 
-USER_AGENT = "newsbot/0.1 (+https://github.com/newsbot)"
-FETCH_TIMEOUT = 20.0
 MAX_TITLE = 120
 SEED_HEADER = re.compile(r"^\s*date\s+(\d{4}-\d{2}-\d{2})\b[ \t]*\n?")
 SOURCE_HEADER = re.compile(r"^[ \t]*source[ \t]+(\S[^\n]*?)[ \t]*\n", re.I)  # optional, after the date
@@ -221,9 +218,14 @@ def parse_html(raw: bytes | str, origin: str = "", url: str = "") -> Article:
 
 
 def parse_feed(
-    raw: bytes, origin: str = "", fetch: Callable[[str], bytes] | None = None
+    raw: bytes,
+    origin: str = "",
+    fetch: Callable[[str], bytes] | None = None,
+    skip: Callable[[Any], bool] | None = None,
 ) -> Iterator[Loaded]:
-    """Each entry of an RSS/Atom feed; entries carrying only a summary are completed from their page."""
+    """Each entry of an RSS/Atom feed; entries carrying only a summary are completed from their page.
+
+    `skip(entry)` drops an entry (one already ingested, say) before its page is fetched."""
     import feedparser
 
     feed = feedparser.parse(raw)
@@ -234,6 +236,8 @@ def parse_feed(
     outlet = feed.feed.get("title", "")
     fetch = fetch or fetch_url
     for i, entry in enumerate(entries):
+        if skip is not None and skip(entry):
+            continue
         where = f"{origin}#{entry.get('link') or i}"
         link = entry.get("link", "")
         content = " ".join(c.get("value", "") for c in entry.get("content", []))
@@ -241,7 +245,7 @@ def parse_feed(
         published = entry.get("published_parsed") or entry.get("updated_parsed") or entry.get("published")
         authors = [a.get("name", "") for a in entry.get("authors", []) if a.get("name")]
         try:
-            if len(_strip_tags(content)) < 400 and link:
+            if needs_page(entry):
                 try:
                     page = parse_html(fetch(link), origin=where, url=link)
                     body = page.body
@@ -263,6 +267,12 @@ def parse_feed(
             yield (where, str(e))
 
 
+def needs_page(entry: Any) -> bool:
+    """A feedparser entry with a link but under 400 characters of content: only a summary."""
+    content = " ".join(c.get("value", "") for c in entry.get("content", []))
+    return bool(entry.get("link")) and len(_strip_tags(content)) < 400
+
+
 def _strip_tags(html: str) -> str:
     if "<" not in html:
         return html
@@ -278,14 +288,9 @@ def _strip_tags(html: str) -> str:
 
 
 def fetch_url(url: str) -> bytes:
-    request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
-    try:
-        with urllib.request.urlopen(request, timeout=FETCH_TIMEOUT) as response:
-            return bytes(response.read())
-    except urllib.error.HTTPError as e:
-        raise LoadError(f"HTTP {e.code} fetching {url}") from None
-    except (urllib.error.URLError, TimeoutError, OSError) as e:
-        raise LoadError(f"cannot fetch {url}: {getattr(e, 'reason', e)}") from None
+    """The body of `url` under the fetch policy of the environment (retrieval/ingest/fetch.py):
+    a feed cannot make newsbot read a local file or an address inside the network."""
+    return fetch_bytes(url)
 
 
 def load_url(url: str) -> Iterator[Loaded]:

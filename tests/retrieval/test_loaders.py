@@ -121,8 +121,9 @@ RSS = """<?xml version="1.0"?><rss version="2.0"><channel><title>City Times</tit
 
 
 @pytest.fixture
-def web(tmp_path: Path) -> Iterator[str]:
-    """A static web server on 127.0.0.1 serving tmp_path/www."""
+def web(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A static web server on 127.0.0.1 serving tmp_path/www (loopback allowed, as for an intranet)."""
+    monkeypatch.setenv("NEWSBOT_ALLOW_PRIVATE_URLS", "127.0.0.1")
     root = tmp_path / "www"
     root.mkdir()
     handler = lambda *a, **kw: http.server.SimpleHTTPRequestHandler(*a, directory=str(root), **kw)  # noqa: E731
