@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from retrieval.index.embeddings import Embedder, MiniLMEmbedder
 from retrieval.errors import BackendError, EmptyIndexError, QuestionError
 from retrieval.index.ingester import Ingester, Progress
+from retrieval.index.changes import WRITER
 from retrieval.index.lexical import LexicalIndex
 from retrieval.ingest.loaders import Loaded, load
 from retrieval.search.hybrid import Filters, HybridSearcher, SearchResult
@@ -54,7 +56,8 @@ class NewsDesk:
         self.embedder = embedder or MiniLMEmbedder(batch_size=self.settings.embed_batch)
         self.store = ChromaStore(self.settings, self.embedder)
         self._lexical: LexicalIndex | None = None
-        self._lexical_revision = ""
+        self._checked = 0.0
+        self._merging = threading.Event()
         self._lock = threading.Lock()
         self._llm: LoadedLLM | None = None
         self._scorer: object = _NOT_LOADED
@@ -73,18 +76,50 @@ class NewsDesk:
         """Store already-loaded articles (a feed's entries, say); failures pass through to the report.
 
         Stop iterating `items` to stop early: what was yielded so far is still stored."""
-        return Ingester(self.store, self.embedder, self.settings).run(items, progress=progress)
+        try:
+            return Ingester(self.store, self.embedder, self.settings).run(items, progress=progress)
+        finally:
+            self._checked = 0.0  # this process's own writes: the next search reads them at once
 
     # --- search --------------------------------------------------------------------------------
 
     def lexical(self) -> LexicalIndex:
-        """The BM25 index for the store's current revision (built or loaded once per revision)."""
+        """The BM25 index, loaded once and then kept current from the store's change log.
+
+        At most every `refresh_seconds` a search first reads the log (one small query): chunks
+        that any process wrote since are added to a delta index, deleted ones masked out. When
+        another process wrote, a local store is reopened so dense search sees the new vectors too.
+        """
         with self._lock:
-            revision = self.store.revision()
-            if self._lexical is None or revision != self._lexical_revision:
+            now = time.monotonic()
+            if self._lexical is None:
                 self._lexical = LexicalIndex.load_or_build(self.store, self.settings.cache_dir)
-                self._lexical_revision = revision
+                self._checked = now
+            elif now - self._checked >= self.settings.refresh_seconds:
+                self._checked = now
+                self._catch_up(self._lexical)
             return self._lexical
+
+    def _catch_up(self, index: LexicalIndex) -> None:
+        changes = index.catch_up(self.store)
+        if any(c.writer != WRITER for c in changes):
+            self.store.reopen()
+        if changes:
+            log.info("lexical index: %d change(s) applied; %d chunks in the delta", len(changes), len(index.delta))
+        if index.needs_merge and not self._merging.is_set():
+            self._merging.set()
+            threading.Thread(target=self._merge, name="newsbot-bm25-merge", daemon=True).start()
+
+    def _merge(self) -> None:
+        """Rebuild the main index from the store off the search path, then swap it in."""
+        try:
+            fresh = LexicalIndex.load_or_build(self.store, self.settings.cache_dir, rebuild=True)
+            with self._lock:
+                self._lexical = fresh
+        except Exception:
+            log.exception("rebuilding the lexical index failed; the delta index keeps serving")
+        finally:
+            self._merging.clear()
 
     def warm_up(self) -> None:
         """Load the embedder and indexes now, so the first question does not pay for them."""
@@ -107,7 +142,7 @@ class NewsDesk:
         return self._search(checked_question(query), Filters(since, until, tuple(sources), as_of, window), k)
 
     def _search(self, query: str, filters: Filters, k: int | None = None) -> SearchResult:
-        lexical = self.lexical()  # keyed by the store's revision, which includes its count
+        lexical = self.lexical()
         if len(lexical) == 0:
             raise EmptyIndexError("the news index is empty: run `newsbot ingest PATH_OR_URL` first")
         return HybridSearcher(self.settings, self.store, self.embedder, lexical).search(query, k, filters)

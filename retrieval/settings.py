@@ -28,6 +28,7 @@ DEFAULT_RECENCY_BONUS = 0.004  # added to the fused score of articles from the d
 DEFAULT_MIN_RELEVANCE = 0.40  # best cosine similarity below which nothing is relevant (benchmarks/README.md)
 DEFAULT_PROMPT_CHARS = 1440  # characters of article text the model is shown (benchmarks/README.md)
 DEFAULT_MIN_CONFIDENCE = 0.05  # the sentence scorer's best P(answer) below which newsbot abstains
+DEFAULT_REFRESH_SECONDS = 10.0  # how often a search first reads the store's change log
 DEFAULT_LLM = "local"  # local | openai | ollama | extractive
 DEFAULT_LLM_CTX = 2048
 DEFAULT_LLM_MAX_TOKENS = 200  # 1-4 sentences with citations; about 15 s at 13 tokens/s on 2 cores
@@ -90,6 +91,7 @@ class Settings:
     sentence_scorer: bool = True  # the learned answer-sentence scorer; off = sentences by cosine
     min_confidence: float = DEFAULT_MIN_CONFIDENCE
     prompt_chars: int = DEFAULT_PROMPT_CHARS
+    refresh_seconds: float = DEFAULT_REFRESH_SECONDS
     llm: str = DEFAULT_LLM
     llm_model: str = ""  # a GGUF path or `repo_id:filename`; empty = the bundled model
     llm_model_dir: Path | None = None  # where the bundled model is joined; default the user cache dir
@@ -124,6 +126,7 @@ class Settings:
             sentence_scorer=env_int("NEWSBOT_SENTENCE_SCORER", 1) == 1,
             min_confidence=env_float("NEWSBOT_MIN_CONFIDENCE", DEFAULT_MIN_CONFIDENCE),
             prompt_chars=env_int("NEWSBOT_PROMPT_CHARS", DEFAULT_PROMPT_CHARS),
+            refresh_seconds=env_float("NEWSBOT_REFRESH_SECONDS", DEFAULT_REFRESH_SECONDS),
             llm=env.get("NEWSBOT_LLM", DEFAULT_LLM).strip().lower() or DEFAULT_LLM,
             llm_model=env.get("NEWSBOT_LLM_MODEL", ""),
             llm_model_dir=Path(env["NEWSBOT_LLM_MODEL_DIR"]).expanduser() if env.get("NEWSBOT_LLM_MODEL_DIR") else None,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -27,6 +27,18 @@ log = logging.getLogger(__name__)
 EMBED_FORMAT = "title-date-header-v1"  # how embedding_text() frames a chunk; bump when it changes
 
 Progress = Callable[[int, int], None]  # (articles seen, chunks embedded) so far
+LOOKUP_GROUP = 256  # articles whose stored state is looked up in one query
+
+
+def _groups(items: Iterable[Loaded], size: int) -> Iterator[list[Loaded]]:
+    group: list[Loaded] = []
+    for item in items:
+        group.append(item)
+        if len(group) == size:
+            yield group
+            group = []
+    if group:
+        yield group
 
 
 @dataclass
@@ -61,54 +73,62 @@ class Ingester:
     def _run(self, items: Iterable[Loaded], progress: Progress | None) -> IngestReport:
         started = time.perf_counter()
         report = IngestReport()
-        states = self.store.article_states()
-        bodies = {s.body_hash: aid for aid, s in states.items() if s.body_hash}
+        states: dict[str, ArticleState] = {}  # what the store holds, looked up a group at a time
+        bodies: dict[str, str] = {}  # body hash → the article that has it
         pending = _Pending()
         seen = 0
-        changed = False
-        for item in items:
-            seen += 1
-            if isinstance(item, tuple):
-                name, reason = item
-                log.info("skipped %s: %s", name, reason)
-                report.failed.append((name, reason))
-                continue
-            article = item
-            state = states.get(article.id)
-            owner = bodies.get(article.body_hash)
-            if owner is not None and owner != article.id:
-                report.duplicates += 1
-                continue
-            version = self.version(article)
-            if state and state.complete(version):
-                report.unchanged += 1
-                if len(state.chunks) > 1:  # an earlier run was killed before its clean-up
-                    self._wait_for_write()
-                    self.store.delete_stale(article.id, version)
-                    changed = True
-                continue
-            chunks = chunk_article(article, self.embedder.count_tokens, self.chunk_tokens, version)
-            is_update = bool(state and state.chunks)
-            pending.articles.append((article, chunks, is_update))
-            pending.embeds += min(len(chunks), self.dense_chunks or len(chunks))
-            bodies[article.body_hash] = article.id
-            states[article.id] = ArticleState({version: len(chunks)}, {version: len(chunks)}, article.body_hash)
-            if pending.embeds >= self.batch:
-                self._flush(pending, report)
-                pending = _Pending()
-                changed = True
-            if progress:
-                progress(seen, report.chunks)
+        for group in _groups(items, LOOKUP_GROUP):
+            self._look_up(group, states, bodies)
+            for item in group:
+                seen += 1
+                if isinstance(item, tuple):
+                    name, reason = item
+                    log.info("skipped %s: %s", name, reason)
+                    report.failed.append((name, reason))
+                    continue
+                article = item
+                state = states.get(article.id)
+                owner = bodies.get(article.body_hash)
+                if owner is not None and owner != article.id:
+                    report.duplicates += 1
+                    continue
+                version = self.version(article)
+                if state and state.complete(version):
+                    report.unchanged += 1
+                    if len(state.chunks) > 1:  # an earlier run was killed before its clean-up
+                        self._wait_for_write()
+                        self.store.delete_stale(article.id, version)
+                    continue
+                chunks = chunk_article(article, self.embedder.count_tokens, self.chunk_tokens, version)
+                is_update = bool(state and state.chunks)
+                pending.articles.append((article, chunks, is_update))
+                pending.embeds += min(len(chunks), self.dense_chunks or len(chunks))
+                bodies[article.body_hash] = article.id
+                states[article.id] = ArticleState({version: len(chunks)}, {version: len(chunks)}, article.body_hash)
+                if pending.embeds >= self.batch:
+                    self._flush(pending, report)
+                    pending = _Pending()
+                if progress:
+                    progress(seen, report.chunks)
         if pending.articles:
             self._flush(pending, report)
-            changed = True
         if progress:
             progress(seen, report.chunks)
         self._wait_for_write()
-        if changed:
-            self.store.bump_revision()
         report.seconds = time.perf_counter() - started
         return report
+
+    def _look_up(self, group: list[Loaded], states: dict[str, ArticleState], bodies: dict[str, str]) -> None:
+        """One store lookup for a group of articles, instead of a scan of the whole store: a feed
+        poll that brings three stories should not read the metadata of 90,000 chunks."""
+        articles = [a for a in group if isinstance(a, Article)]
+        found = self.store.article_states(
+            [a.id for a in articles if a.id not in states], [a.body_hash for a in articles if a.body_hash not in bodies]
+        )
+        for article_id, state in found.items():
+            states.setdefault(article_id, state)
+            if state.body_hash:
+                bodies.setdefault(state.body_hash, article_id)
 
     def _flush(self, pending: _Pending, report: IngestReport) -> None:
         ids: list[str] = []

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from retrieval.dates import from_epoch, to_epoch
+from retrieval.index.changes import ChangeLog
 from retrieval.index.embeddings import Embedder
 from retrieval.errors import BackendError
 from retrieval.settings import DEFAULT_CHROMA_HNSW, Settings
@@ -103,6 +103,7 @@ class ChromaStore:
         self.embedder = embedder
         self._collection: Any = None
         self._client: Any = None
+        self._changes: ChangeLog | None = None
 
     @property
     def collection(self) -> Any:
@@ -158,7 +159,7 @@ class ChromaStore:
                 name=self.settings.collection,
                 embedding_function=_ChromaEmbeddingFunction(self.embedder),
                 configuration={"hnsw": {"space": "cosine", **DEFAULT_CHROMA_HNSW}},
-                metadata={"embedder": self.embedder.name, "revision": 0},
+                metadata={"embedder": self.embedder.name},
             )
         except BackendError:
             raise
@@ -167,15 +168,24 @@ class ChromaStore:
 
     # --- writing -------------------------------------------------------------------------------
 
+    @property
+    def changes(self) -> ChangeLog:
+        """The log every write goes to first, so derived indexes can follow (changes.py)."""
+        if self._changes is None:
+            self._changes = ChangeLog(self.side_collection("changes"))
+        return self._changes
+
     def upsert(
         self, ids: list[str], texts: list[str], metas: list[dict[str, Any]], vectors: list[list[float]]
     ) -> None:
         """One call, one transaction: an article's chunks are stored all together or not at all."""
         if ids:
+            self.changes.append(add=ids)
             self.collection.upsert(ids=ids, documents=texts, metadatas=metas, embeddings=vectors)
 
     def delete_chunks(self, ids: list[str]) -> None:
         if ids:
+            self.changes.append(delete=ids)
             self.collection.delete(ids=ids)
 
     def delete_stale(self, article_id: str, keep_hash: str) -> int:
@@ -185,18 +195,28 @@ class ChromaStore:
         self.delete_chunks(stale)
         return len(stale)
 
-    def bump_revision(self) -> None:
-        """Mark the collection as changed, so derived indexes (BM25) know to rebuild."""
-        meta = dict(self.collection.metadata or {})
-        meta["revision"] = time.time_ns()
-        meta.pop("hnsw:space", None)
-        self.collection.modify(metadata=meta)
+    def reopen(self) -> None:
+        """See chunks another process wrote. A Chroma server serves them at once; a local
+        PersistentClient keeps the vector index it loaded, so it must load it again."""
+        if self.settings.chroma_url or self._client is None:
+            return
+        from chromadb.api.shared_system_client import SharedSystemClient
+
+        # not stopped: collections handed out before keep working on the old system until dropped
+        SharedSystemClient._identifier_to_system.pop(str(self.settings.chroma_path), None)
+        self._client = self._collection = self._changes = None
 
     # --- reading -------------------------------------------------------------------------------
 
+    @property
+    def key(self) -> str:
+        """Names this collection's contents across processes: a recreated collection gets a new id."""
+        return f"{self.settings.collection}-{self.collection.id}"
+
     def revision(self) -> str:
-        meta = self.collection.metadata or {}
-        return f"{meta.get('revision', 0)}:{self.count()}"
+        """Changes whenever the stored chunks do (for caches of derived data)."""
+        latest = max((c.ts for c in self.changes.since(0)), default=0)
+        return f"{self.key}:{self.count()}:{latest}"
 
     def count(self) -> int:
         return int(self.collection.count())
@@ -214,9 +234,22 @@ class ChromaStore:
                 yield StoredChunk(i, text or "", meta or {})
             offset += len(ids)
 
-    def article_states(self) -> dict[str, ArticleState]:
+    def article_states(
+        self, article_ids: Sequence[str] | None = None, body_hashes: Sequence[str] = ()
+    ) -> dict[str, ArticleState]:
+        """What is stored of these articles, and of any article with one of these bodies
+        (all articles when `article_ids` is None): one lookup, not a scan, for a few new ones."""
+        if article_ids is None:
+            found: Iterable[StoredChunk] = self.scan(include_text=False)
+        else:
+            terms = [{"article_id": {"$in": list(article_ids)}}] if article_ids else []
+            terms += [{"body_hash": {"$in": list(body_hashes)}}] if body_hashes else []
+            if not terms:
+                return {}
+            got = self.collection.get(where=terms[0] if len(terms) == 1 else {"$or": terms}, include=["metadatas"])
+            found = [StoredChunk(i, "", m or {}) for i, m in zip(got["ids"], got["metadatas"])]
         states: dict[str, ArticleState] = {}
-        for c in self.scan(include_text=False):
+        for c in found:
             state = states.setdefault(c.article_id, ArticleState())
             h = str(c.meta.get("content_hash", ""))
             state.chunks[h] = state.chunks.get(h, 0) + 1
