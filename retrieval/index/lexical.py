@@ -67,8 +67,17 @@ class _Segment:
         self.sources = np.array(sources, dtype=object)
         self.live = np.ones(len(ids), dtype=bool)
         self.model = _bm25s().BM25()
+        self.avgdl = float(np.mean([len(t) for t in tokens])) if tokens else 1.0
         if tokens:
             self.model.index(tokens, show_progress=False)
+
+    def df(self, token: str) -> int:
+        """How many of its chunks hold the token (the delta's BM25 borrows these statistics)."""
+        t = getattr(self.model, "vocab_dict", {}).get(token)
+        if t is None or not self.ids:
+            return 0
+        indptr = self.model.scores["indptr"]  # type: ignore[attr-defined]
+        return int(indptr[t + 1] - indptr[t])
 
     def search(self, tokens: list[str], mask: np.ndarray | None, n: int) -> list[LexicalHit]:
         vocab = getattr(self.model, "vocab_dict", {})
@@ -83,16 +92,61 @@ class _Segment:
         return [LexicalHit(self.ids[i], float(scores[i])) for i in top if scores[i] > 0]
 
     def mask(self, since_ts: int | None, until_ts: int | None, sources: Sequence[str]) -> np.ndarray | None:
-        if since_ts is None and until_ts is None and not sources:
-            return None
-        mask = np.ones(len(self.ids), dtype=bool)
-        if since_ts is not None:
-            mask &= self.published_ts >= since_ts
-        if until_ts is not None:
-            mask &= (self.published_ts <= until_ts) & (self.published_ts >= 0)
-        if sources:
-            mask &= np.isin(self.sources, [s.lower() for s in sources])
-        return mask
+        return _mask(self.published_ts, self.sources, since_ts, until_ts, sources)
+
+
+def _mask(
+    published_ts: np.ndarray, outlets: np.ndarray, since_ts: int | None, until_ts: int | None, sources: Sequence[str]
+) -> np.ndarray | None:
+    """Which chunks pass the date and outlet filters (None: all of them)."""
+    if since_ts is None and until_ts is None and not sources:
+        return None
+    mask = np.ones(len(published_ts), dtype=bool)
+    if since_ts is not None:
+        mask &= published_ts >= since_ts
+    if until_ts is not None:
+        mask &= (published_ts <= until_ts) & (published_ts >= 0)
+    if sources:
+        mask &= np.isin(outlets, [s.lower() for s in sources])
+    return mask
+
+
+class _Delta:
+    """The chunks written since the main index was built, scored by BM25 with the main index's
+    document frequencies and lengths: a delta of ten chunks must not rank a word as rare
+    just because it is rare among those ten (bm25s would give it its own statistics)."""
+
+    def __init__(self, rows: Sequence[tuple[str, list[str], int, str]], main: _Segment) -> None:
+        self.ids = [r[0] for r in rows]
+        self.published_ts = np.array([r[2] for r in rows], dtype=np.int64)
+        self.sources = np.array([r[3] for r in rows], dtype=object)
+        self.lengths = np.array([len(r[1]) for r in rows], dtype=np.float64)
+        self.postings: dict[str, dict[int, int]] = {}
+        for i, r in enumerate(rows):
+            for token in r[1]:
+                doc = self.postings.setdefault(token, {})
+                doc[i] = doc.get(i, 0) + 1
+        self.main = main
+
+    def mask(self, since_ts: int | None, until_ts: int | None, sources: Sequence[str]) -> np.ndarray | None:
+        return _mask(self.published_ts, self.sources, since_ts, until_ts, sources)
+
+    def search(self, tokens: list[str], mask: np.ndarray | None, n: int) -> list[LexicalHit]:
+        k1, b = 1.5, 0.75  # bm25s's defaults, as the main index uses
+        total = len(self.main.ids) + len(self.ids)
+        scores = np.zeros(len(self.ids))
+        for token in set(tokens):
+            docs = self.postings.get(token)
+            if not docs:
+                continue
+            df = self.main.df(token) + len(docs)
+            idf = np.log(1 + (total - df + 0.5) / (df + 0.5))
+            for i, tf in docs.items():
+                scores[i] += idf * tf / (tf + k1 * (1 - b + b * self.lengths[i] / self.main.avgdl))  # Lucene: no (k1 + 1)
+        if mask is not None:
+            scores = np.where(mask, scores, 0.0)
+        top = np.argsort(-scores)[:n]
+        return [LexicalHit(self.ids[i], float(scores[i])) for i in top if scores[i] > 0]
 
 
 def _row(c: StoredChunk) -> tuple[str, str, int, str]:
@@ -112,7 +166,7 @@ class LexicalIndex:
     cursor: Cursor = field(default_factory=Cursor)
     delta: dict[str, tuple[str, list[str], int, str]] = field(default_factory=dict)  # id → row
     pending: dict[str, int] = field(default_factory=dict)  # logged, not yet stored: id → log time
-    _delta_segment: _Segment | None = None
+    _delta_index: _Delta | None = None
 
     @classmethod
     def build(cls, store: ChromaStore) -> "LexicalIndex":
@@ -149,7 +203,7 @@ class LexicalIndex:
 
     def __getstate__(self) -> dict[str, object]:
         state = dict(self.__dict__)
-        state["_delta_segment"] = None  # rebuilt on demand
+        state["_delta_index"] = None  # rebuilt on demand
         return state
 
     # --- following the store -------------------------------------------------------------------
@@ -170,7 +224,7 @@ class LexicalIndex:
         if i is not None:
             self.main.live[i] = False
         if self.delta.pop(chunk_id, None) is not None:
-            self._delta_segment = None
+            self._delta_index = None
         self.pending.pop(chunk_id, None)
 
     def _fetch_pending(self, store: ChromaStore) -> None:
@@ -184,7 +238,7 @@ class LexicalIndex:
         if rows:
             for r, tokens in zip(rows, tokenize([r[1] for r in rows])):
                 self.delta[r[0]] = (r[0], tokens, r[2], r[3])
-            self._delta_segment = None
+            self._delta_index = None
         horizon = time.time_ns() - PENDING_SECONDS * 10**9
         self.pending = {i: ts for i, ts in self.pending.items() if i not in found and ts > horizon}
 
@@ -216,13 +270,13 @@ class LexicalIndex:
         if len(self) == 0:
             return []
         tokens = tokenize([query])[0]
-        hits = []
-        for segment in (self.main, self._delta()):
-            if segment.ids:
-                hits += segment.search(tokens, segment.mask(since_ts, until_ts, sources), n)
+        hits: list[LexicalHit] = []
+        for part in (self.main, self._delta()):
+            if part.ids:
+                hits += part.search(tokens, part.mask(since_ts, until_ts, sources), n)
         return sorted(hits, key=lambda h: -h.score)[:n]
 
-    def _delta(self) -> _Segment:
-        if self._delta_segment is None:
-            self._delta_segment = _segment(list(self.delta.values()))
-        return self._delta_segment
+    def _delta(self) -> _Delta:
+        if self._delta_index is None:
+            self._delta_index = _Delta(list(self.delta.values()), self.main)
+        return self._delta_index

@@ -141,3 +141,22 @@ def test_a_cache_of_another_collection_or_too_old_is_rebuilt(tmp_path: Path, mon
     monkeypatch.setattr(changes_module, "RETENTION_NS", 0)
     rebuilt = LexicalIndex.load_or_build(desk.store, desk.settings.cache_dir)
     assert rebuilt.cursor.ts > cached.cursor.ts and rebuilt.chunk_ids() == stored_ids(desk)
+
+
+def test_a_new_chunk_ranks_as_it_would_in_a_full_rebuild(tmp_path: Path) -> None:
+    """The delta borrows the main index's statistics: a word rare among the new chunks but
+    common in the store must not outrank what a rebuilt index would put first."""
+    desk = desk_at(tmp_path / "home")
+    desk.ingest([write_jsonl(tmp_path / "a.jsonl", [record(i, text=story(i) + " The harbour reopened.") for i in range(20)])])
+    desk.lexical()
+    fresh = [record(50, text="Volcanic ash closed the harbour at Quillon. " + story(50)), record(51, text=story(51))]
+    desk.ingest([write_jsonl(tmp_path / "b.jsonl", fresh)])
+    index = desk.lexical()
+    assert index.delta
+    query = "volcanic ash harbour"
+    live = [(h.chunk_id, round(h.score, 6)) for h in index.search(query, 5)]
+    rebuilt = [(h.chunk_id, round(h.score, 6)) for h in LexicalIndex.build(desk.store).search(query, 5)]
+    assert live[0][0] == rebuilt[0][0]
+    assert [x for _, x in live] == pytest.approx([x for _, x in rebuilt], rel=0.1)  # the rest tie
+    (top,) = desk.store.get([live[0][0]])
+    assert top.meta["url"] == fresh[0]["url"]
