@@ -17,9 +17,17 @@ def date_text(c: Citation) -> str:
     return c.published.isoformat() if c.published else UNDATED
 
 
+def also_text(c: Citation) -> str:
+    """"also reported by X, Y" for a story other outlets ran too ("" when none did)."""
+    return f"also reported by {', '.join(c.also)}" if c.also else ""
+
+
 def source_line(c: Citation) -> str:
-    """`[n] outlet · date · title · url` — the same line everywhere a source is listed as text."""
+    """`[n] outlet · date · title · url · also reported by …` — the same line everywhere a source
+    is listed as text."""
     parts = [outlet(c), date_text(c), c.title]
     if c.url:
         parts.append(c.url)
+    if c.also:
+        parts.append(also_text(c))
     return f"[{c.n}] " + " · ".join(parts)

@@ -71,6 +71,7 @@ class ArticleHit:
     published: dt.date | None
     score: float
     passages: list[Passage] = field(default_factory=list)
+    also: tuple[str, ...] = ()  # other outlets that ran the same story (folded at ingest)
 
     @property
     def best_dense(self) -> float:
@@ -97,14 +98,16 @@ class Citation:
     published: dt.date | None
     url: str
     quote: str
+    also: tuple[str, ...] = ()  # "also reported by": outlets whose copies of the story were folded into it
 
     @classmethod
     def from_hit(cls, n: int, hit: ArticleHit, quotes: list[str]) -> Citation:
-        return cls(n, hit.article_id, hit.title, hit.source, hit.published, hit.url, " … ".join(quotes))
+        return cls(n, hit.article_id, hit.title, hit.source, hit.published, hit.url, " … ".join(quotes), hit.also)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["published"] = self.published.isoformat() if self.published else None
+        d["also"] = list(self.also)
         return d
 
 
@@ -142,7 +145,8 @@ class IngestReport:
     new: int = 0
     updated: int = 0
     unchanged: int = 0
-    duplicates: int = 0
+    duplicates: int = 0  # the same text under another URL: stored once, its outlet recorded
+    folded: int = 0  # near-copies of a stored story (syndication): its outlet recorded, not stored
     chunks: int = 0  # stored
     embedded: int = 0  # of which embedded (the others are searched lexically)
     seconds: float = 0.0

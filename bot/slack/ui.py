@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from bot.citation_text import date_text, outlet
+from bot.citation_text import also_text, date_text, outlet
 from bot.slack import messages
 from bot.slack.mrkdwn import escape, link, to_mrkdwn
 from retrieval import Answer, Citation
@@ -70,7 +70,8 @@ def source_mrkdwn(c: Citation) -> str:
     """`[n] outlet · date · <url|title>`: the plain source line (bot.citation_text) as escaped
     mrkdwn, its title the link instead of a bare URL; one context line per cited source."""
     title = link(c.url, c.title or c.url) if c.url.startswith(("http://", "https://")) else escape(c.title)
-    return f"[{c.n}] {escape(outlet(c))} · {date_text(c)} · {title}"
+    also = f" · {escape(also_text(c))}" if c.also else ""
+    return f"[{c.n}] {escape(outlet(c))} · {date_text(c)} · {title}{also}"
 
 
 def feedback_value(question: str) -> str:

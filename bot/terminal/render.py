@@ -17,7 +17,7 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
-from bot.citation_text import date_text, outlet, source_line
+from bot.citation_text import also_text, date_text, outlet, source_line
 from retrieval import Answer, Citation
 
 if TYPE_CHECKING:
@@ -108,6 +108,8 @@ def rich_source(c: Citation, *, links: bool = False, quote: bool = False) -> "Te
     line.append(c.title, style=Style(link=c.url, underline=True) if links and c.url else "")
     if c.url and not links:
         line.append(f" · {c.url}", style="dim")
+    if c.also:
+        line.append(f" · {also_text(c)}", style="dim")
     if quote and c.quote:
         line.append("\n    “", style="dim")
         line.append(c.quote, style="italic")

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from retrieval.ingest.chunking import chunk_article, embedding_text
 from retrieval.index.embeddings import Embedder
+from retrieval.index.folding import Fold, Folder
 from retrieval.ids import content_hash
 from retrieval.ingest.loaders import Loaded
 from retrieval.settings import Settings
@@ -43,7 +44,7 @@ def _groups(items: Iterable[Loaded], size: int) -> Iterator[list[Loaded]]:
 
 @dataclass
 class _Pending:
-    articles: list[tuple[Article, list[Chunk], bool]] = field(default_factory=list)  # (…, is_update)
+    articles: list[tuple[Article, list[Chunk], bool, str]] = field(default_factory=list)  # (…, is_update, also)
     embeds: int = 0  # chunks of these articles that will be embedded
 
 
@@ -66,6 +67,8 @@ class Ingester:
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="newsbot-writer") as writer:
             self._writer = writer
             self._writing: Future[None] | None = None
+            self.folder = Folder(self.store)
+            self._folds: list[Fold] = []
             report = self._run(items, progress)
             self._wait_for_write()
         return report
@@ -90,7 +93,8 @@ class Ingester:
                 state = states.get(article.id)
                 owner = bodies.get(article.body_hash)
                 if owner is not None and owner != article.id:
-                    report.duplicates += 1
+                    report.duplicates += 1  # the same text under another URL: one more outlet of it
+                    self._folds.append(Fold(owner, article.source, article.url))
                     continue
                 version = self.version(article)
                 if state and state.complete(version):
@@ -101,7 +105,7 @@ class Ingester:
                     continue
                 chunks = chunk_article(article, self.embedder.count_tokens, self.chunk_tokens, version)
                 is_update = bool(state and state.chunks)
-                pending.articles.append((article, chunks, is_update))
+                pending.articles.append((article, chunks, is_update, state.also if state else ""))
                 pending.embeds += min(len(chunks), self.dense_chunks or len(chunks))
                 bodies[article.body_hash] = article.id
                 states[article.id] = ArticleState({version: len(chunks)}, {version: len(chunks)}, article.body_hash)
@@ -115,6 +119,7 @@ class Ingester:
         if progress:
             progress(seen, report.chunks)
         self._wait_for_write()
+        self._write_folds(self._folds)
         report.seconds = time.perf_counter() - started
         return report
 
@@ -136,9 +141,15 @@ class Ingester:
         metas: list[dict[str, object]] = []
         inputs: list[str] = []
         lead_of: list[int] = []  # per chunk: its position in `inputs`, or of its article's lead
-        for article, chunks, _ in pending.articles:
+        new = [a for a, _, is_update, _ in pending.articles if not is_update]
+        stored, folds = self.folder.split(new)
+        keep = {a.id for a in stored}
+        articles = [p for p in pending.articles if p[2] or p[0].id in keep]
+        self._folds += folds
+        for article, chunks, _, also in articles:
             version = self.version(article)
             lead = len(inputs)
+            story = self.folder.story_fields(article)
             for chunk in chunks:
                 dense = not self.dense_chunks or chunk.index < self.dense_chunks
                 if dense:
@@ -148,21 +159,30 @@ class Ingester:
                     lead_of.append(lead)
                 ids.append(chunk.id)
                 texts.append(chunk.text)
-                metas.append(chunk_metadata(article, chunk, len(chunks), version, dense))
+                meta = chunk_metadata(article, chunk, len(chunks), version, dense)
+                metas.append({**meta, **(story if chunk.index == 0 else {}), **({"also": also} if also else {})})
         vectors = self.embedder.embed_batch(inputs)
-        updated = [(a.id, self.version(a)) for a, _, is_update in pending.articles if is_update]
+        updated = [(a.id, self.version(a)) for a, _, is_update, _ in articles if is_update]
+        folding, self._folds = self._folds, []
 
         def write() -> None:
             self.store.upsert(ids, texts, metas, [vectors[i] for i in lead_of])  # type: ignore[arg-type]
             for article_id, version in updated:  # old versions go only once the new one is stored
                 self.store.delete_stale(article_id, version)
+            self._write_folds(folding)  # after the stories they fold into are stored
 
         self._wait_for_write()
         self._writing = self._writer.submit(write)
         report.updated += len(updated)
-        report.new += len(pending.articles) - len(updated)
+        report.new += len(articles) - len(updated)
+        report.folded += len(folds)
         report.chunks += len(ids)
         report.embedded += len(inputs)
+
+    def _write_folds(self, folds: list[Fold]) -> None:
+        for fold in folds:
+            if fold.url and self.store.add_outlet(fold.story_id, fold.source, fold.url):
+                log.info("folded %s into story %s (also reported by %s)", fold.url, fold.story_id, fold.source)
 
     def _wait_for_write(self) -> None:
         """Surface a failed write at once, and keep at most one batch in flight."""

@@ -7,6 +7,7 @@ here, so pointing NEWSBOT_CHROMA_URL at a server moves everything.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -52,6 +53,7 @@ class ArticleState:
     chunks: dict[str, int] = field(default_factory=dict)  # content hash → chunks stored
     expected: dict[str, int] = field(default_factory=dict)  # content hash → n_chunks claimed
     body_hash: str = ""
+    also: str = ""  # outlets whose copies were folded into it (JSON), carried over to a new version
 
     def complete(self, content_hash: str) -> bool:
         n = self.chunks.get(content_hash, 0)
@@ -74,6 +76,21 @@ def chunk_metadata(article: Article, chunk: Chunk, n_chunks: int, version: str, 
         "n_chunks": n_chunks,
         "dense": dense,  # False: stored under its article's lead vector, searched lexically only
     }
+
+
+def also_reported(meta: dict[str, Any]) -> tuple[str, ...]:
+    """The other outlets that ran this story, from the chunk's `also` field (a JSON list)."""
+    own = str(meta.get("source", "")).lower()
+    names = [str(e.get("source") or e.get("url") or "") for e in _also(meta)]
+    return tuple(n for n in dict.fromkeys(names) if n and n.lower() != own)
+
+
+def _also(meta: dict[str, Any]) -> list[dict[str, str]]:
+    try:
+        entries = json.loads(str(meta.get("also") or "[]"))
+    except ValueError:
+        return []
+    return [e for e in entries if isinstance(e, dict)] if isinstance(entries, list) else []
 
 
 def where_clause(
@@ -188,6 +205,31 @@ class ChromaStore:
             self.changes.append(delete=ids)
             self.collection.delete(ids=ids)
 
+    def add_outlet(self, article_id: str, source: str, url: str) -> bool:
+        """Record that another outlet ran this story (a folded copy). False if already known."""
+        found = self.collection.get(where={"article_id": article_id}, include=["metadatas"])
+        if not found["ids"]:
+            return False
+        meta = found["metadatas"][0] or {}
+        entries = _also(meta)
+        if url == meta.get("url") or any(e.get("url") == url for e in entries):
+            return False
+        also = json.dumps(entries + [{"source": source, "url": url}], ensure_ascii=False)
+        self.collection.update(ids=found["ids"], metadatas=[{"also": also}] * len(found["ids"]))
+        return True
+
+    def stories_with_keys(self, keys: Sequence[str]) -> list[StoredChunk]:
+        """The lead chunk of every story sharing an LSH band key with these (syndication.py)."""
+        bands: dict[str, list[str]] = {}
+        for key in keys:
+            bands.setdefault(f"lsh_{key.split(':', 1)[0]}", []).append(key)
+        if not bands:
+            return []
+        terms = [{field: {"$in": values}} for field, values in bands.items()]
+        match = terms[0] if len(terms) == 1 else {"$or": terms}
+        found = self.collection.get(where={"$and": [{"chunk": 0}, match]}, include=["metadatas"])
+        return [StoredChunk(i, "", m or {}) for i, m in zip(found["ids"], found["metadatas"])]
+
     def delete_stale(self, article_id: str, keep_hash: str) -> int:
         """Remove chunks of an older version of the article (after the new ones are stored)."""
         found = self.collection.get(where={"article_id": article_id}, include=["metadatas"])
@@ -255,6 +297,7 @@ class ChromaStore:
             state.chunks[h] = state.chunks.get(h, 0) + 1
             state.expected[h] = int(c.meta.get("n_chunks", 0))
             state.body_hash = str(c.meta.get("body_hash", ""))
+            state.also = str(c.meta.get("also", "") or state.also)
         return states
 
     def dense(

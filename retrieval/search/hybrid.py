@@ -15,7 +15,7 @@ from retrieval.dates import to_epoch
 from retrieval.index.embeddings import Embedder
 from retrieval.index.lexical import LexicalHit, LexicalIndex
 from retrieval.settings import Settings
-from retrieval.index.store import ChromaStore, StoredChunk, where_clause
+from retrieval.index.store import ChromaStore, StoredChunk, also_reported, where_clause
 from retrieval.types import ArticleHit, Passage
 
 
@@ -164,6 +164,7 @@ class HybridSearcher:
             if not hit.passages:
                 hit.title, hit.source, hit.url = (str(c.meta.get(f, "")) for f in ("title", "source", "url"))
                 hit.published = c.published
+                hit.also = also_reported(c.meta)
             hit.passages.append(
                 Passage(chunk_id, c.text, c.index, score, dense=c.similarity, lexical=bm25.get(chunk_id))
             )

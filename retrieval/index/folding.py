@@ -1,0 +1,94 @@
+"""Syndicated copies fold into one stored story at ingest (the detection is in syndication.py).
+
+A wire story republished by a dozen outlets would otherwise be a dozen search hits crowding out
+everything else, and a dozen times the embedding. The first copy ingested is stored as the
+story; each later copy that is near-identical (MinHash Jaccard ≥ syndication.THRESHOLD) adds its
+outlet and link to the story's `also` field instead. The story's lead chunk carries its LSH band
+keys and signature, so candidates are found with one metadata query, from any process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from datasketch import MinHash
+
+from retrieval.dates import to_epoch
+from retrieval.index import syndication
+from retrieval.index.store import NO_DATE, ChromaStore
+from retrieval.types import Article
+
+FOLD_DAYS = 30  # copies further apart are a recycled explainer (Groundhog Day 2018 and 2022), not one story
+Known = tuple[str, MinHash, int]  # story id, signature, published_ts
+
+
+@dataclass(frozen=True)
+class Fold:
+    story_id: str  # the stored article the copy folds into
+    source: str
+    url: str
+
+
+class Folder:
+    """One ingest run's view of the stories: stored ones (looked up per batch) and its own."""
+
+    def __init__(self, store: ChromaStore) -> None:
+        self.store = store
+        self._seen: dict[str, list[Known]] = {}  # band key → stories accepted this run
+        self._signatures: dict[str, MinHash] = {}
+
+    def signature(self, article: Article) -> MinHash:
+        if article.id not in self._signatures:
+            self._signatures[article.id] = syndication.signature(article.body)
+        return self._signatures[article.id]
+
+    def split(self, articles: Sequence[Article]) -> tuple[list[Article], list[Fold]]:
+        """Which new articles to store, and which are copies of a story (stored or in the batch)."""
+        keys = {a.id: syndication.band_keys(self.signature(a)) for a in articles}
+        stored = self.store.stories_with_keys([k for ks in keys.values() for k in ks])
+        known = dict(self._seen)
+        for chunk in stored:
+            sig = syndication.decode(str(chunk.meta.get("minhash", "")))
+            for key in story_keys(chunk.meta):
+                known.setdefault(key, []).append((chunk.article_id, sig, int(chunk.meta.get("published_ts", NO_DATE))))
+        keep: list[Article] = []
+        folds: list[Fold] = []
+        for article in articles:
+            sig = self.signature(article)
+            day = to_epoch(article.published) if article.published else NO_DATE
+            story = self._match(article.id, sig, day, [c for k in keys[article.id] for c in known.get(k, [])])
+            if story:
+                folds.append(Fold(story, article.source, article.url))
+                continue
+            keep.append(article)
+            for key in keys[article.id]:
+                known.setdefault(key, []).append((article.id, sig, day))
+                self._seen.setdefault(key, []).append((article.id, sig, day))
+        return keep, folds
+
+    @staticmethod
+    def _match(article_id: str, sig: MinHash, day: int, candidates: list[Known]) -> str | None:
+        best, score = None, syndication.THRESHOLD
+        for story_id, story_sig, story_day in candidates:
+            apart = abs(day - story_day) if day != NO_DATE and story_day != NO_DATE else 0
+            if story_id == article_id or apart > FOLD_DAYS * 86_400:
+                continue
+            s = syndication.similarity(sig, story_sig)
+            if s >= score:
+                best, score = story_id, s
+        return best
+
+    def story_fields(self, article: Article) -> dict[str, str]:
+        """Metadata for a stored story's lead chunk: its band keys and signature."""
+        sig = self.signature(article)
+        keys = syndication.band_keys(sig)
+        if not keys:
+            return {}
+        fields = {f"lsh_{key.split(':', 1)[0]}": key for key in keys}
+        fields["minhash"] = syndication.encode(sig)
+        return fields
+
+
+def story_keys(meta: dict[str, object]) -> list[str]:
+    return [str(v) for k, v in meta.items() if k.startswith("lsh_") and v]
