@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from retrieval.index.embeddings import Embedder, MiniLMEmbedder
 from retrieval.errors import BackendError, EmptyIndexError, QuestionError
+from retrieval.index.folding import FoldReport, fold_stored
 from retrieval.index.ingester import Ingester, Progress
 from retrieval.index.changes import WRITER
 from retrieval.index.lexical import LexicalIndex
@@ -80,6 +81,13 @@ class NewsDesk:
             return Ingester(self.store, self.embedder, self.settings).run(items, progress=progress)
         finally:
             self._checked = 0.0  # this process's own writes: the next search reads them at once
+
+    def fold(self) -> FoldReport:
+        """Fold syndicated copies already stored (an index built before folding existed)."""
+        try:
+            return fold_stored(self.store)
+        finally:
+            self._checked = 0.0
 
     # --- search --------------------------------------------------------------------------------
 

@@ -92,3 +92,47 @@ class Folder:
 
 def story_keys(meta: dict[str, object]) -> list[str]:
     return [str(v) for k, v in meta.items() if k.startswith("lsh_") and v]
+
+
+@dataclass
+class FoldReport:
+    stories: int = 0  # stored stories now carrying their band keys
+    folded: int = 0  # stored copies removed, their outlets added to the story they copy
+
+
+def fold_stored(store: ChromaStore, batch: int = 500) -> FoldReport:
+    """Fold copies already in an index built before folding existed, and give every story its
+    band keys so later copies fold into it. The earliest published copy is kept; the others'
+    chunks are deleted (through the change log) once their outlet is recorded on it."""
+    bodies: dict[str, list[tuple[int, str, str]]] = {}  # article → (index, text, chunk id)
+    leads: dict[str, tuple[str, dict[str, object]]] = {}
+    for c in store.scan():
+        bodies.setdefault(c.article_id, []).append((c.index, c.text, c.id))
+        if c.index == 0:
+            leads[c.article_id] = (c.id, c.meta)
+    ids = [a for a in bodies if a in leads]
+    sigs = [syndication.signature(" ".join(t for _, t, _ in sorted(bodies[a]))) for a in ids]
+    report = FoldReport()
+    gone: set[str] = set()
+    for cluster in syndication.group(sigs):
+        members = sorted((_day(leads[ids[i]][1]) == NO_DATE, _day(leads[ids[i]][1]), ids[i]) for i in cluster)
+        (_, first_day, story), copies = members[0], members[1:]
+        for undated, day, copy in copies:
+            if not undated and first_day != NO_DATE and day - first_day > FOLD_DAYS * 86_400:
+                continue
+            meta = leads[copy][1]
+            store.add_outlet(story, str(meta.get("source", "")), str(meta.get("url", "")))
+            store.delete_chunks([chunk_id for _, _, chunk_id in bodies[copy]])
+            gone.add(copy)
+            report.folded += 1
+    keyed = [(leads[a][0], sig) for a, sig in zip(ids, sigs) if a not in gone and not sig.is_empty()]
+    for start in range(0, len(keyed), batch):
+        part = keyed[start:start + batch]
+        fields = [{f"lsh_{k.split(':', 1)[0]}": k for k in syndication.band_keys(sig)} | {"minhash": syndication.encode(sig)} for _, sig in part]
+        store.update_metadata([i for i, _ in part], fields)
+        report.stories += len(part)
+    return report
+
+
+def _day(meta: dict[str, object]) -> int:
+    return int(meta.get("published_ts", NO_DATE))  # type: ignore[call-overload]

@@ -144,7 +144,7 @@ class Ingester:
         new = [a for a, _, is_update, _ in pending.articles if not is_update]
         stored, folds = self.folder.split(new)
         keep = {a.id for a in stored}
-        articles = [p for p in pending.articles if p[2] or p[0].id in keep]
+        articles = [(a, ch, is_update, also) for a, ch, is_update, also in pending.articles if is_update or a.id in keep]
         self._folds += folds
         for article, chunks, _, also in articles:
             version = self.version(article)

@@ -218,6 +218,11 @@ class ChromaStore:
         self.collection.update(ids=found["ids"], metadatas=[{"also": also}] * len(found["ids"]))
         return True
 
+    def update_metadata(self, ids: list[str], metas: list[dict[str, Any]]) -> None:
+        """Merge these fields into the chunks' metadata (text and vectors unchanged: not logged)."""
+        if ids:
+            self.collection.update(ids=ids, metadatas=metas)
+
     def stories_with_keys(self, keys: Sequence[str]) -> list[StoredChunk]:
         """The lead chunk of every story sharing an LSH band key with these (syndication.py)."""
         bands: dict[str, list[str]] = {}

@@ -91,3 +91,25 @@ def test_the_same_text_years_apart_is_not_folded(make_desk, tmp_path: Path) -> N
     later = dict(rec(3, "Velmar Courier", COPY), published="2027-03-04")
     report = desk.ingest([write_jsonl(tmp_path / "a.jsonl", [rec(1, "Wire Service", WIRE), later])])
     assert (report.new, report.folded) == (2, 0)
+
+
+def test_an_index_built_before_folding_is_folded_in_place(make_desk, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    desk = make_desk()
+    records = [rec(1, "Wire Service", WIRE), rec(3, "Velmar Courier", COPY), rec(2, "City Desk", OTHER, "Cycling plan")]
+    import retrieval.index.folding as folding  # folding bypassed, as an older newsbot stored them
+
+    original = folding.Folder.split
+    folding.Folder.split = lambda self, articles: (list(articles), [])  # type: ignore[method-assign]
+    try:
+        assert desk.ingest([write_jsonl(tmp_path / "a.jsonl", records)]).new == 3
+    finally:
+        folding.Folder.split = original  # type: ignore[method-assign]
+    assert len({h.article_id for h in desk.search("northern quay", k=10).articles if "quay" in h.title}) == 2
+
+    report = desk.fold()
+    assert (report.folded, report.stories) == (1, 2)
+    quay = [h for h in desk.search("northern quay", k=10).articles if "quay" in h.title]
+    assert len(quay) == 1 and {quay[0].source, *quay[0].also} == {"Wire Service", "Velmar Courier"}
+    assert desk.lexical().chunk_ids() == {c.id for c in desk.store.scan(include_text=False)}
+    later = desk.ingest([write_jsonl(tmp_path / "b.jsonl", [rec(4, "Harbour Daily", WIRE)])])
+    assert later.folded == 1  # the story now carries its band keys
