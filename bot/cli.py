@@ -71,6 +71,7 @@ def cli(ctx: click.Context, home: str | None, verbose: int) -> None:
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
     ctx.ensure_object(dict)
     ctx.obj["home"] = home
+    ctx.obj["verbose"] = verbose
 
 
 def run_guarded(fn: Any) -> Any:
@@ -110,7 +111,8 @@ def ingest(ctx: click.Context, inputs: tuple[str, ...], source: str, as_json: bo
     else:
         click.echo(
             f"articles: {report.new} new, {report.updated} updated, {report.unchanged} unchanged, "
-            f"{report.duplicates} duplicate, {len(report.failed)} failed; "
+            f"{report.duplicates} duplicate, {report.folded} folded into stories other outlets ran, "
+            f"{len(report.failed)} failed; "
             f"{report.chunks} chunks stored ({report.embedded} embedded) in {report.seconds:.1f} s"
         )
     if report.failed:
@@ -184,6 +186,14 @@ def search(
 
 
 @cli.command()
+@click.pass_context
+def fold(ctx: click.Context) -> None:
+    """Fold syndicated copies already in the index into one story each (once, after upgrading)."""
+    report = run_guarded(_desk(ctx).fold)
+    click.echo(f"{report.folded} copies folded into the stories they repeat; {report.stories} stories indexed for folding")
+
+
+@cli.command()
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def stats(ctx: click.Context, as_json: bool) -> None:
@@ -205,29 +215,40 @@ def stats(ctx: click.Context, as_json: bool) -> None:
 @click.option("--port", type=int, default=None, help="HTTP port for /slack/events (default: $PORT or 3000).")
 @click.option("--host", default="0.0.0.0", show_default=True, help="HTTP address to listen on.")
 @click.option("--socket-mode/--http", "socket_mode", default=None, help="Force a mode (default: Socket Mode when SLACK_APP_TOKEN is set).")
+@click.option("--watch", is_flag=True, help="Also keep ingesting the subscribed feeds (`newsbot feeds`), in this process.")
 @click.pass_context
-def slack(ctx: click.Context, port: int | None, host: str, socket_mode: bool | None) -> None:
+def slack(ctx: click.Context, port: int | None, host: str, socket_mode: bool | None, watch: bool) -> None:
     """Run the Slack bot (tokens from SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET, SLACK_APP_TOKEN)."""
     app = _front_end("bot.slack.app", "slack")
+    from bot.feeds_cli import watching
     from bot.slack.settings import SlackSettings
 
     slack_settings = run_guarded(SlackSettings.from_env)
     desk = _desk(ctx)
-    run_guarded(lambda: app.run(desk, slack_settings, port=port, host=host, socket_mode=socket_mode))
+    with watching(watch, lambda: desk):
+        run_guarded(lambda: app.run(desk, slack_settings, port=port, host=host, socket_mode=socket_mode))
 
 
 @cli.command()
 @filter_options("Start with /asof DATE: answer as if today were this date.", prefix="Start with /{name}: ")
+@click.option("--watch", is_flag=True, help="Also keep ingesting the subscribed feeds (`newsbot feeds`), in this process.")
 @click.pass_context
 def chat(
-    ctx: click.Context, as_of: dt.date | None, since: dt.date | None, until: dt.date | None, sources: tuple[str, ...]
+    ctx: click.Context, as_of: dt.date | None, since: dt.date | None, until: dt.date | None, sources: tuple[str, ...],
+    watch: bool,
 ) -> None:
     """Talk to the news in a terminal: follow-ups keep the context; /help lists the commands."""
+    from bot.feeds_cli import watching
     from bot.terminal.repl import run_chat
     from retrieval import Filters
 
     settings = _settings(ctx)
-    ctx.exit(run_guarded(lambda: run_chat(settings, Filters(since, until, sources, as_of))))
+    if watch and not ctx.obj.get("verbose"):  # the watcher's lines would land in the middle of the prompt
+        for name in ("retrieval.feeds", "retrieval.ingest"):
+            logging.getLogger(name).setLevel(logging.ERROR)
+    with watching(watch, lambda: _desk(ctx)):
+        code = run_guarded(lambda: run_chat(settings, Filters(since, until, sources, as_of)))
+    ctx.exit(code)
 
 
 @cli.command("eval")
@@ -270,6 +291,14 @@ def mcp_command(ctx: click.Context) -> None:
     _settings(ctx)  # a bad setting stops here with one clear line, not at the first tool call
     _front_end("bot.mcp_server", "mcp").run(lambda: _desk(ctx))
 
+
+def _register_feed_commands() -> None:
+    from bot.feeds_cli import add_feed_commands
+
+    add_feed_commands(cli, _desk, run_guarded)
+
+
+_register_feed_commands()
 
 EXTRAS = {"slack": ("slack_bolt", "slack_sdk"), "mcp": ("mcp",)}  # extra -> the packages it brings
 

@@ -18,10 +18,11 @@ LAYERS = [
     {"retrieval.search"},
     {"retrieval.answer"},
     {"retrieval.desk", "retrieval.runnables"},
+    {"retrieval.feeds"},
     {"retrieval.evaluation"},
 ]
 MAX_LINES = 400
-PUBLIC_PACKAGES = {"retrieval.evaluation"}  # `newsbot eval` drives the harness through its package API
+PUBLIC_PACKAGES = {"retrieval.evaluation", "retrieval.feeds"}  # `newsbot eval` drives the harness through its package API
 
 
 def _layer(module: str) -> int:

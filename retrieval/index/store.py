@@ -15,6 +15,7 @@ from typing import Any
 
 from retrieval.dates import from_epoch, to_epoch
 from retrieval.index.changes import ChangeLog
+from retrieval.index.chroma_functions import ChromaEmbeddingFunction, NoEmbedding
 from retrieval.index.embeddings import Embedder
 from retrieval.errors import BackendError
 from retrieval.settings import DEFAULT_CHROMA_HNSW, Settings
@@ -165,7 +166,7 @@ class ChromaStore:
         need no search, so each gets the one-dimensional vector [1.0] and no embedding function."""
         try:
             return self.client.get_or_create_collection(
-                name=f"{self.settings.collection}_{suffix}", embedding_function=_NoEmbedding()
+                name=f"{self.settings.collection}_{suffix}", embedding_function=NoEmbedding()
             )
         except Exception as e:
             raise BackendError(f"cannot open the Chroma collection {suffix!r} at {self.where}: {e}") from e
@@ -174,7 +175,7 @@ class ChromaStore:
         try:
             return self.client.get_or_create_collection(
                 name=self.settings.collection,
-                embedding_function=_ChromaEmbeddingFunction(self.embedder),
+                embedding_function=ChromaEmbeddingFunction(self.embedder),
                 configuration={"hnsw": {"space": "cosine", **DEFAULT_CHROMA_HNSW}},
                 metadata={"embedder": self.embedder.name},
             )
@@ -336,70 +337,3 @@ class ChromaStore:
         found = self.collection.get(where={"article_id": article_id}, include=["documents", "metadatas"])
         chunks = [StoredChunk(i, t or "", m or {}) for i, t, m in zip(found["ids"], found["documents"], found["metadatas"])]
         return sorted(chunks, key=lambda c: c.index)
-
-
-class _ChromaEmbeddingFunction:
-    """Adapter so Chroma never reaches for its own (downloading) default embedding function."""
-
-    def __init__(self, embedder: Embedder) -> None:
-        self._embedder = embedder
-
-    def __call__(self, input: list[str]) -> Any:
-        import numpy as np
-
-        return [np.asarray(v, dtype=np.float32) for v in self._embedder.embed_batch(list(input))]
-
-    def embed_query(self, input: list[str]) -> Any:
-        return self(input)
-
-    @staticmethod
-    def name() -> str:
-        return "newsbot"
-
-    def get_config(self) -> dict[str, Any]:
-        return {"model": self._embedder.name}
-
-    @staticmethod
-    def build_from_config(config: dict[str, Any]) -> "_ChromaEmbeddingFunction":
-        from retrieval.index.embeddings import MiniLMEmbedder
-
-        return _ChromaEmbeddingFunction(MiniLMEmbedder())
-
-    def default_space(self) -> str:
-        return "cosine"
-
-    def supported_spaces(self) -> list[str]:
-        return ["cosine", "l2", "ip"]
-
-    def is_legacy(self) -> bool:
-        return False
-
-    @staticmethod
-    def validate_config(config: dict[str, Any]) -> None:
-        return None
-
-    def validate_config_update(self, old: dict[str, Any], new: dict[str, Any]) -> None:
-        return None
-
-
-class _NoEmbedding(_ChromaEmbeddingFunction):
-    """For side collections: records are looked up by id and metadata, never by similarity."""
-
-    def __init__(self) -> None:
-        pass
-
-    def __call__(self, input: list[str]) -> Any:
-        import numpy as np
-
-        return [np.ones(1, dtype=np.float32) for _ in input]
-
-    @staticmethod
-    def name() -> str:
-        return "newsbot-none"
-
-    def get_config(self) -> dict[str, Any]:
-        return {}
-
-    @staticmethod
-    def build_from_config(config: dict[str, Any]) -> "_NoEmbedding":
-        return _NoEmbedding()
