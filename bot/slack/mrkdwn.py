@@ -1,12 +1,36 @@
-"""Markdown → Slack mrkdwn, and the escaping that keeps article and question text from pinging anyone.
+r"""Markdown → Slack mrkdwn, and the escaping that keeps article and question text inert.
 
-Slack reads `<!channel>`, `<!here>`, `<!everyone>`, `<@U…>` and `<#C…>` as pings and links, so every
-piece of text that did not come from our own code goes through `escape` (`&`, `<`, `>` become
-entities) before it reaches Slack. `to_mrkdwn` escapes first, then adds the few constructs we build
-ourselves (`<url|label>` links), so nothing in the input can open a `<…>` of its own.
+Only links we build ourselves are clickable: the `[n]` citation markers (`<url|[n]>` to the cited
+article) and, in ui.py, each source line's title. Everything else in an answer is article text (an
+extractive answer quotes articles word for word) or LLM text (which an article can steer), so it
+must not be able to ping anyone or put a link in front of the reader. Three layers make it inert:
+
+1. `&`, `<` and `>` become entities (Slack's own escaping rule), so the text cannot open a `<…>` of
+   its own: `<!channel>`, `<@U1>`, `<#C1>`, `<https://x|click>` and `<mailto:…>` show as typed.
+   A Markdown link `[label](https://…)` becomes just its label: Slack does not read Markdown links,
+   and we no longer turn them into `<url|label>`.
+2. Slack also *auto*-parses plain mrkdwn text: it links bare URLs (`https://…`), domains
+   (`www.evil.example`, `evil.com`) and e-mail addresses, link-ifies `#channel` names and turns
+   `@here` / `@channel` (and `@name` with `link_names`) into pings. ui.py sends the text objects
+   that carry article text with `"verbatim": true`, which Slack documents as skipping exactly that
+   preprocessing while still honouring explicit `<url|text>` / `<@U…>` strings
+   (https://docs.slack.dev/reference/block-kit/composition-objects/text-object, "verbatim", and
+   https://docs.slack.dev/messaging/formatting-message-text#automatic-parsing).
+3. `verbatim` does not exist for a message's top-level `text` (the notification / fallback text),
+   and the exact rules of Slack's link detector are not documented, so the text also loses the
+   shapes a detector looks for, using invisible characters that leave it readable: a WORD JOINER
+   (U+2060) goes between `:` and `//` and before every dot that has a letter on one side and a
+   letter or digit on the other (`https:\u2060//evil\u2060.example`, `www\u2060.evil\u2060.example`,
+   `me@mail\u2060.org`), and a ZERO WIDTH SPACE (U+200B) after an `@` / `#` that starts a name
+   (`@\u200bhere`, `#\u200bgeneral`). A detector needs `://`, `label.tld` or `@name` with nothing
+   in between, so none matches; the word joiner, unlike a space, is no line-break opportunity, so
+   `U\u2060.S.` never wraps mid-word. (Wrapping URLs in `code` was not chosen: it changes how the
+   quote reads, and Slack does not document how it treats URLs inside code spans either.)
 
     >>> to_mrkdwn("**Modi** met <!channel> [Putin](https://example.com/a?b=1&c=2)")
-    '*Modi* met &lt;!channel&gt; <https://example.com/a?b=1&amp;c=2|Putin>'
+    '*Modi* met &lt;!channel&gt; Putin'
+    >>> to_mrkdwn("said so [1]", {1: "https://news.example/a"})
+    'said so <https://news.example/a|[1]>'
 """
 
 from __future__ import annotations
@@ -15,11 +39,17 @@ import html
 import re
 from collections.abc import Mapping
 
-_ZWSP = "\u200b"
+_ZWSP = "\u200b"  # ZERO WIDTH SPACE: after `@` / `#`, so no name starts there
+_WJ = "\u2060"  # WORD JOINER: inside `://` and before domain dots, invisible and no line break
 _STASH = "\x00"
 _BOLD = "\x01"
 
-_AT_WORDS = re.compile(r"(?<![\w])@(channel|here|everyone)\b", re.IGNORECASE)
+_NAME_SIGIL = re.compile(r"(?<!\w)([@#])(?=\w)")  # `@here`, `@name`, `#channel`; not `me@mail.org`
+_SCHEME_SEP = re.compile(r":(?=//)")
+# A dot (or an ideographic / full-width one: IDNA reads it as a dot) with a letter on one side and
+# a letter or digit on the other: `evil.com`, `www.1x`; numbers (`3.5`, `10.0.0.1`) stay as typed.
+_DOTS = "[.\u3002\uff0e\uff61]"
+_DOMAIN_DOT = re.compile(rf"(?<=[^\W_])(?={_DOTS}[^\W\d_])|(?<=[^\W\d_])(?={_DOTS}\d)")
 _FENCE = re.compile(r"```.*?```", re.DOTALL)
 _INLINE_CODE = re.compile(r"`[^`\n]+`")
 _LINK = re.compile(r"\[([^\[\]\n]+)\]\(\s*(https?://[^\s()]+)\s*\)")
@@ -37,15 +67,22 @@ _SLACK_LINK = re.compile(r"<([^<>|]+)(?:\|([^<>]*))?>")
 def escape(text: str) -> str:
     """Text safe to put anywhere in a Slack message: no pings, no links, no broken entities.
 
-    `@channel` / `@here` / `@everyone` written out plainly also get a zero-width space, so even a
-    client that links bare names (`link_names`) cannot turn them into a ping.
+    Entities for `&`, `<`, `>`; then the shapes Slack auto-links or auto-pings are broken with
+    invisible characters (see the module docstring): `@here` / `#general` / `https://` / `evil.com`
+    stay readable but cannot become a ping or a link, even where `verbatim` does not apply.
     """
-    return _escape(text.replace(_STASH, "").replace(_BOLD, ""))
+    return _defuse(_entities(text.replace(_STASH, "").replace(_BOLD, "")))
 
 
-def _escape(text: str) -> str:
-    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return _AT_WORDS.sub(lambda m: "@" + _ZWSP + m.group(1), text)
+def _entities(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _defuse(text: str) -> str:
+    """Break what Slack's automatic parsing would make a link or a ping of (in escaped text)."""
+    text = _SCHEME_SEP.sub(":" + _WJ, text)
+    text = _DOMAIN_DOT.sub(_WJ, text)
+    return _NAME_SIGIL.sub(lambda m: m.group(1) + _ZWSP, text)
 
 
 def link(url: str, label: str) -> str:
@@ -60,9 +97,11 @@ def _is_web_url(url: str) -> bool:
 
 
 def to_mrkdwn(markdown: str, citation_urls: Mapping[int, str] | None = None) -> str:
-    """Convert Markdown (bold, italics, links, lists, headings, code) to Slack mrkdwn.
+    """Convert Markdown (bold, italics, lists, headings, code) to inert Slack mrkdwn.
 
-    `citation_urls` maps citation numbers to article URLs, turning `[n]` markers into links.
+    `citation_urls` maps citation numbers to article URLs, turning `[n]` markers into links: the
+    only links in the result. A Markdown link `[label](url)` keeps its label and drops the URL;
+    bare URLs, domains, `<…>` strings and pings in the text stay visible but inert.
     """
     stash: list[str] = []
 
@@ -74,7 +113,8 @@ def to_mrkdwn(markdown: str, citation_urls: Mapping[int, str] | None = None) -> 
     # Code first: nothing inside it is formatted, but it is still escaped.
     text = _FENCE.sub(lambda m: keep(escape(m.group(0))), text)
     text = _INLINE_CODE.sub(lambda m: keep(escape(m.group(0))), text)
-    text = _LINK.sub(lambda m: keep(link(m.group(2), m.group(1))), text)
+    # A Markdown link is not ours to make: keep its words (formatted like the rest), drop the target.
+    text = _LINK.sub(lambda m: m.group(1), text)
     if citation_urls:
         text = _CITATION.sub(
             lambda m: keep(link(citation_urls[int(m.group(1))], m.group(0)))
@@ -82,7 +122,7 @@ def to_mrkdwn(markdown: str, citation_urls: Mapping[int, str] | None = None) -> 
             else m.group(0),
             text,
         )
-    text = _escape(text)
+    text = _entities(text)
 
     lines = []
     for line in text.split("\n"):
@@ -100,7 +140,7 @@ def to_mrkdwn(markdown: str, citation_urls: Mapping[int, str] | None = None) -> 
     text = _BOLD_MD.sub(lambda m: f"{_BOLD}{m.group(1) or m.group(2)}{_BOLD}", text)
     text = _ITALIC_STAR.sub(lambda m: f"_{m.group(1)}_", text)
     text = _STRIKE.sub(lambda m: f"~{m.group(1)}~", text)
-    text = text.replace(_BOLD, "*")
+    text = _defuse(text.replace(_BOLD, "*"))  # last, so no formatting step can rebuild a URL shape
     return re.sub(f"{_STASH}(\\d+){_STASH}", lambda m: stash[int(m.group(1))], text)
 
 

@@ -28,12 +28,23 @@ FEEDBACK_DOWN = "newsbot_feedback_down"
 Message = dict[str, Any]
 
 
-def _section(mrkdwn: str) -> dict[str, Any]:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": mrkdwn}}
+def _mrkdwn(text: str, verbatim: bool) -> dict[str, Any]:
+    """A mrkdwn text object. `verbatim` for any that carries article or user text: Slack then skips
+    its automatic parsing (bare URLs and domains → links, `#channel` → link, `@here` → ping) but
+    still honours the explicit `<url|text>` / `<@U…>` strings we build (citations, source titles,
+    "asked by"). See the Block Kit text object reference, and bot.slack.mrkdwn for the rest."""
+    obj: dict[str, Any] = {"type": "mrkdwn", "text": text}
+    if verbatim:
+        obj["verbatim"] = True
+    return obj
 
 
-def _context(*mrkdwn: str) -> dict[str, Any]:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": t[:SECTION_LIMIT]} for t in mrkdwn]}
+def _section(mrkdwn: str, *, verbatim: bool = False) -> dict[str, Any]:
+    return {"type": "section", "text": _mrkdwn(mrkdwn, verbatim)}
+
+
+def _context(*mrkdwn: str, verbatim: bool = False) -> dict[str, Any]:
+    return {"type": "context", "elements": [_mrkdwn(t[:SECTION_LIMIT], verbatim) for t in mrkdwn]}
 
 
 def _clip(text: str, limit: int) -> str:
@@ -106,7 +117,7 @@ def streaming_message(partial: str) -> Message:
     if len(body) + len(messages.STREAMING_SUFFIX) > SECTION_LIMIT:
         body = split_text(body, SECTION_LIMIT - len(messages.STREAMING_SUFFIX))[0]
     body += messages.STREAMING_SUFFIX
-    return {"text": _clip(body, FALLBACK_CHARS), "blocks": [_section(body)]}
+    return {"text": _clip(body, FALLBACK_CHARS), "blocks": [_section(body, verbatim=True)]}
 
 
 def notice_message(text: str) -> Message:
@@ -121,14 +132,15 @@ def answer_messages(answer: Answer, *, asked_by: str | None = None) -> list[Mess
     body = to_mrkdwn(answer.text.strip(), urls)
     blocks: list[dict[str, Any]] = []
     if asked_by:
-        blocks.append(_context(messages.SLASH_ASKED.format(user=asked_by, question=escape(answer.question))))
-    blocks += [_section(piece) for piece in split_text(body)]
+        asked = messages.SLASH_ASKED.format(user=asked_by, question=escape(answer.question))
+        blocks.append(_context(asked, verbatim=True))
+    blocks += [_section(piece, verbatim=True) for piece in split_text(body)]
     notice = getattr(answer, "notice", "")  # e.g. "the LLM could not be loaded; quoting instead"
     if notice:
         blocks.append(_context(":information_source: " + escape(notice)))
     if answer.citations:
         blocks.append({"type": "divider"})
-        blocks += [_context(source_mrkdwn(c)) for c in answer.citations]
+        blocks += [_context(source_mrkdwn(c), verbatim=True) for c in answer.citations]
     blocks.append(feedback_block(answer.question))
     return _pack(blocks, fallback=body, citations=answer.citations)
 

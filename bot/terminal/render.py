@@ -5,6 +5,11 @@ Plain text (`answer_text`, its sources in bot.citation_text's `source_line`) and
 the rich functions below, so an answer looks the same wherever it is read: [n] markers
 highlighted, then the numbered sources (outlet · date · title), the titles clickable (OSC 8) where
 the terminal is known to support it.
+
+Only those links are ours to make: article and answer text is always added to rich as plain `Text`
+(never parsed as console markup, never highlighted) and first loses its control characters, so an
+article carrying its own escape sequences (an OSC 8 hyperlink, a colour, a cursor move) can neither
+show a link nor rewrite the screen.
 """
 
 from __future__ import annotations
@@ -26,6 +31,9 @@ if TYPE_CHECKING:
     from rich.text import Text
 
 CITATION_MARK = re.compile(r"\[(\d+)\]")
+# C0 controls but tab and newline, DEL, C1 controls: ESC starts OSC 8 links and other sequences,
+# \x9b and \x9d are the one-byte CSI / OSC introducers, \r and \b overwrite what was printed.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 STREAM_REFRESH_S = 0.05  # at most 20 redraws a second while text streams in
 
 # Terminals known to render OSC 8 hyperlinks; elsewhere the escape sequence can print as junk.
@@ -33,13 +41,19 @@ _LINK_TERM_PROGRAMS = {"iTerm.app", "WezTerm", "vscode", "ghostty", "Hyper", "Ta
 _LINK_TERMS = {"xterm-kitty", "xterm-ghostty", "alacritty", "foot", "foot-extra", "wezterm", "contour"}
 
 
+def inert(text: str) -> str:
+    """Article or answer text without control characters: it prints as text, never as a terminal
+    escape sequence (no OSC 8 link, colour or cursor movement smuggled in by an article)."""
+    return _CONTROL.sub("", text)
+
+
 # --- plain text and JSON (what `newsbot ask` prints when piped) -----------------------------------
 
 
 def answer_text(answer: Answer) -> str:
-    lines = [answer.text]
+    lines = [inert(answer.text)]
     if answer.citations:
-        lines += ["", "Sources:"] + [source_line(c) for c in answer.citations]
+        lines += ["", "Sources:"] + [inert(source_line(c)) for c in answer.citations]
     return "\n".join(lines)
 
 
@@ -79,20 +93,22 @@ def make_console(stream: TextIO | None = None, *, force_terminal: bool | None = 
 
 
 def rich_answer(answer: Answer, *, links: bool = False) -> "Text":
-    """The answer text with its [n] markers highlighted, each linked to its source when possible."""
+    """The answer text with its [n] markers highlighted, each linked to its source when possible:
+    the only links in it (the rest is plain, inert text, whatever URLs or markup it contains)."""
     from rich.style import Style
     from rich.text import Text
 
     by_n = {c.n: c for c in answer.citations}
+    body = inert(answer.text)
     text = Text(style="italic" if answer.abstained else "")
     pos = 0
-    for m in CITATION_MARK.finditer(answer.text):
-        text.append(answer.text[pos : m.start()])
+    for m in CITATION_MARK.finditer(body):
+        text.append(body[pos : m.start()])
         cited = by_n.get(int(m.group(1)))
-        url = cited.url if (links and cited and cited.url) else None
+        url = inert(cited.url) if (links and cited and cited.url) else None
         text.append(m.group(0), style=Style(color="cyan", bold=True, link=url))
         pos = m.end()
-    text.append(answer.text[pos:])
+    text.append(body[pos:])
     return text
 
 
@@ -103,16 +119,16 @@ def rich_source(c: Citation, *, links: bool = False, quote: bool = False) -> "Te
 
     line = Text()
     line.append(f"[{c.n}] ", style="bold cyan")
-    line.append(outlet(c), style="bold")
-    line.append(f" · {date_text(c)} · ", style="dim")
-    line.append(c.title, style=Style(link=c.url, underline=True) if links and c.url else "")
+    line.append(inert(outlet(c)), style="bold")
+    line.append(f" · {inert(date_text(c))} · ", style="dim")
+    line.append(inert(c.title), style=Style(link=inert(c.url), underline=True) if links and c.url else "")
     if c.url and not links:
-        line.append(f" · {c.url}", style="dim")
+        line.append(f" · {inert(c.url)}", style="dim")
     if c.also:
-        line.append(f" · {also_text(c)}", style="dim")
+        line.append(f" · {inert(also_text(c))}", style="dim")
     if quote and c.quote:
         line.append("\n    “", style="dim")
-        line.append(c.quote, style="italic")
+        line.append(inert(c.quote), style="italic")
         line.append("”", style="dim")
     return line
 
@@ -135,7 +151,7 @@ def print_answer(console: "Console", answer: Answer, *, links: bool | None = Non
     console.print(rich_answer(answer, links=links))
     notice = getattr(answer, "notice", "")
     if notice:
-        console.print(Text(notice, style="yellow"))
+        console.print(Text(inert(notice), style="yellow"))
     if answer.citations:
         console.print()
         console.print(rich_sources(answer.citations, links=links))
@@ -196,7 +212,7 @@ class StreamView:
 
         if not self.streamed:
             return Spinner("dots", text=Text(self._status, style="dim"))
-        return _Tail(Text(self.streamed))
+        return _Tail(Text(inert(self.streamed)))
 
     def status(self, message: str) -> None:
         """Change the line shown before any text has streamed (e.g. "loading models…")."""
@@ -224,5 +240,5 @@ class StreamView:
 
         self._stop()
         if self.streamed:
-            self.console.print(Text(self.streamed, style="dim"))
+            self.console.print(Text(inert(self.streamed), style="dim"))
         self.console.print(Text(f"⏹ {note}", style="yellow"))
