@@ -2,7 +2,8 @@
 
     >>> settings = SlackSettings.from_env()                          # or SlackSettings(bot_token=…, …)
     >>> app = build_app(desk, settings)                              # one auth.test, to settings.api_url
-    >>> serve_http(app, port=settings.port).serve_forever()          # POST /slack/events
+    >>> serve_http(app, port=settings.port, settings=settings).serve_forever()  # uvicorn: POST /slack/events
+    >>> answer_pool(app).drain(settings.drain_seconds)               # then let the answers in flight finish
     >>> socket_mode_handler(app, settings.app_token).start()         # or: Socket Mode
 
 The `WebClient` is built here with an explicit `base_url`, so nothing talks to slack.com unless
@@ -13,9 +14,11 @@ SLACK_API_URL says so (tests point it at a fake API on 127.0.0.1), and with slac
 from __future__ import annotations
 
 import logging
-from concurrent.futures import ThreadPoolExecutor
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any
+import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from slack_bolt import App, BoltRequest
 from slack_bolt.error import BoltError
@@ -23,14 +26,67 @@ from slack_sdk import WebClient
 from slack_sdk.http_retry import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 
 from bot.slack.feedback import FeedbackStore
+from bot.slack.http_server import serve_http
 from bot.slack.listeners import register_listeners
-from bot.slack.settings import DEFAULT_PORT, EVENTS_PATH, SlackSettings
+from bot.slack.settings import EVENTS_PATH, SlackSettings
 from retrieval import ConfigError, EmptyIndexError, NewsDesk
 
 if TYPE_CHECKING:
     from slack_bolt.adapter.socket_mode import SocketModeHandler
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+__all__ = ["AnswerPool", "answer_pool", "build_app", "build_client", "run", "serve_http", "socket_mode_handler"]
+
+
+class AnswerPool(ThreadPoolExecutor):
+    """Bolt's listener executor: it runs the acks and, after them, the lazy listeners that write the
+    answers. It counts what it has been given, so a shutdown can wait for the answers in flight."""
+
+    def __init__(self, max_workers: int, thread_name_prefix: str = "newsbot-slack") -> None:
+        super().__init__(max_workers=max_workers, thread_name_prefix=thread_name_prefix)
+        self._changed = threading.Condition()
+        self._in_flight = 0
+
+    @property
+    def in_flight(self) -> int:
+        with self._changed:
+            return self._in_flight
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+        with self._changed:
+            self._in_flight += 1
+        try:
+            future = super().submit(fn, *args, **kwargs)
+        except BaseException:
+            self._finished(None)
+            raise
+        future.add_done_callback(self._finished)
+        return future
+
+    def _finished(self, _future: object) -> None:
+        with self._changed:
+            self._in_flight -= 1
+            self._changed.notify_all()
+
+    def drain(self, timeout: float) -> bool:
+        """Take no more work; wait up to `timeout` s for what was given to finish. True when it all
+        did; otherwise what had not started is dropped (what is running cannot be stopped)."""
+        self.shutdown(wait=False)
+        with self._changed:
+            done = self._changed.wait_for(lambda: self._in_flight == 0, timeout=max(0.0, timeout))
+        if not done:
+            self.shutdown(wait=False, cancel_futures=True)
+        return done
+
+
+def answer_pool(app: App) -> AnswerPool:
+    """The pool `build_app` gave `app`."""
+    pool = app.listener_runner.listener_executor
+    if not isinstance(pool, AnswerPool):
+        raise TypeError(f"{app!r} was not built by build_app (its listener executor is {type(pool).__name__})")
+    return pool
 
 
 def build_client(settings: SlackSettings) -> WebClient:
@@ -68,7 +124,7 @@ def build_app(
             client=build_client(settings),
             signing_secret=settings.signing_secret or None,
             request_verification_enabled=not socket_mode,
-            listener_executor=ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="newsbot-slack"),
+            listener_executor=AnswerPool(max_workers=settings.workers),
             logger=logging.getLogger("bot.slack_bolt"),
         )
     except BoltError as e:
@@ -77,51 +133,6 @@ def build_app(
         raise ConfigError(f"cannot reach the Slack Web API at {settings.api_url}: {e}") from e
     register_listeners(app, desk, feedback or FeedbackStore.under(desk.settings.home), settings)
     return app
-
-
-def serve_http(app: App, port: int = DEFAULT_PORT, host: str = "0.0.0.0", path: str = EVENTS_PATH) -> ThreadingHTTPServer:
-    """An HTTP server (one thread per request) that hands POSTs on `path` to the app.
-
-    Bolt's own `app.start()` serves one request at a time; this one acks bursts in parallel.
-    GET /health answers 200 for load balancers. Call `.serve_forever()`; `port=0` picks a free one.
-    """
-
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, format: str, *args: Any) -> None:
-            log.debug("http: " + format, *args)
-
-        def do_GET(self) -> None:
-            self._reply(200 if self.path == "/health" else 404, {}, "ok" if self.path == "/health" else "")
-
-        def do_POST(self) -> None:
-            request_path, _, query = self.path.partition("?")
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length).decode("utf-8") if length else ""
-            if request_path != path:
-                self._reply(404, {}, "")
-                return
-            resp = app.dispatch(BoltRequest(body=body, query=query, headers={k: v for k, v in self.headers.items()}))
-            self._reply(resp.status, resp.headers, resp.body)
-
-        def _reply(self, status: int, headers: dict[str, Any], body: str) -> None:
-            data = (body or "").encode("utf-8")
-            self.send_response(status)
-            for name, values in headers.items():
-                if name.lower() == "content-length":
-                    continue
-                for value in values if isinstance(values, (list, tuple)) else [values]:
-                    self.send_header(name, value)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-    class Server(ThreadingHTTPServer):
-        daemon_threads = True
-        request_queue_size = 128  # the default listen backlog of 5 resets bursts of events
-
-    return Server((host, port), Handler)
 
 
 def socket_mode_handler(app: App, app_token: str) -> "SocketModeHandler":
@@ -154,11 +165,19 @@ def run(
         log.info("newsbot is listening to Slack in Socket Mode (%s)", settings.api_url)
         socket_mode_handler(app, settings.app_token).start()
         return
-    server = serve_http(app, port or settings.port, host)
+    server = serve_http(app, port or settings.port, host, settings)
     log.info("newsbot is listening for Slack events on http://%s:%d%s", host, server.server_port, EVENTS_PATH)
     try:
-        server.serve_forever(poll_interval=0.5)
-    except KeyboardInterrupt:
-        pass
+        server.serve_forever()  # returns on SIGTERM or SIGINT, once the requests in flight are answered
     finally:
         server.server_close()
+        pool = answer_pool(app)
+        if pool.in_flight:
+            log.info("waiting up to %g s for %d answers in flight", settings.drain_seconds, pool.in_flight)
+        drained = pool.drain(settings.drain_seconds)
+    if not drained:
+        log.error("answers still running after %g s (NEWSBOT_SLACK_DRAIN_SECONDS): exiting without them",
+                  settings.drain_seconds)
+        logging.shutdown()
+        os._exit(1)  # the interpreter would otherwise wait for the running answers at exit
+    log.info("stopped")

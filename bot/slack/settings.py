@@ -22,6 +22,12 @@ DEFAULT_UPDATE_INTERVAL = 1.0  # seconds between streaming chat.update calls (Sl
 DEFAULT_DEDUPE_TTL = 15 * 60.0  # seconds an event id is remembered, to drop redeliveries
 DEFAULT_DEDUPE_MAX = 10_000  # event ids remembered at most
 DEFAULT_RATE_LIMIT_RETRIES = 3  # 429s retried, after the Retry-After they name
+# HTTP mode (bot/slack/http_server.py)
+DEFAULT_MAX_BODY_BYTES = 1024 * 1024  # a bigger request is refused with 413 (Slack's are a few KB)
+DEFAULT_READ_TIMEOUT = 10.0  # seconds a request's headers, and then its body, may take to arrive (408)
+DEFAULT_KEEP_ALIVE = 5.0  # seconds an idle keep-alive connection stays open
+DEFAULT_MAX_CONNECTIONS = 100  # connections and requests at once; more get 503 until some finish
+DEFAULT_DRAIN_SECONDS = 60.0  # on SIGTERM, how long answers in flight may take to finish before exit
 
 
 @dataclass(frozen=True)
@@ -38,6 +44,11 @@ class SlackSettings:
     dedupe_ttl: float = DEFAULT_DEDUPE_TTL
     dedupe_max: int = DEFAULT_DEDUPE_MAX
     rate_limit_retries: int = DEFAULT_RATE_LIMIT_RETRIES
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    read_timeout: float = DEFAULT_READ_TIMEOUT
+    keep_alive: float = DEFAULT_KEEP_ALIVE
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
+    drain_seconds: float = DEFAULT_DRAIN_SECONDS
 
     @classmethod
     def from_env(cls) -> "SlackSettings":
@@ -57,4 +68,9 @@ class SlackSettings:
             update_interval=env_float("NEWSBOT_SLACK_UPDATE_INTERVAL", DEFAULT_UPDATE_INTERVAL),
             dedupe_ttl=env_float("NEWSBOT_SLACK_DEDUPE_TTL", DEFAULT_DEDUPE_TTL),
             rate_limit_retries=env_int("NEWSBOT_SLACK_RATE_LIMIT_RETRIES", DEFAULT_RATE_LIMIT_RETRIES),
+            max_body_bytes=env_int("NEWSBOT_SLACK_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES),
+            read_timeout=env_float("NEWSBOT_SLACK_READ_TIMEOUT", DEFAULT_READ_TIMEOUT),
+            keep_alive=env_float("NEWSBOT_SLACK_KEEP_ALIVE", DEFAULT_KEEP_ALIVE),
+            max_connections=env_int("NEWSBOT_SLACK_MAX_CONNECTIONS", DEFAULT_MAX_CONNECTIONS),
+            drain_seconds=env_float("NEWSBOT_SLACK_DRAIN_SECONDS", DEFAULT_DRAIN_SECONDS),
         )

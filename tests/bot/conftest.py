@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import json
 import shutil
-import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -124,22 +124,30 @@ def mention(api: MockSlackAPI, text: str, channel: str = "C0NEWS", user: str = "
     return {**message, "type": "app_mention", "channel": channel, "event_ts": message["ts"]}
 
 
-@pytest.fixture
-def http_bot(slack_api: MockSlackAPI, slack_desk: Any, tmp_path: Path) -> Iterator[HttpBot]:
-    from bot.slack.app import build_app, serve_http
+@contextmanager
+def serving(desk: Any, api: MockSlackAPI, feedback_path: Path, **settings: Any) -> Iterator[HttpBot]:
+    """The app for `desk` served by the production HTTP server on a free port of 127.0.0.1, in a
+    thread; `settings` override SlackSettings fields (e.g. a short read_timeout)."""
+    from bot.slack.app import answer_pool, build_app, serve_http
     from bot.slack.feedback import FeedbackStore
     from bot.slack.settings import SlackSettings
 
-    feedback = FeedbackStore(tmp_path / "feedback.sqlite3")
-    settings = SlackSettings(bot_token="xoxb-test", signing_secret=SIGNING_SECRET, api_url=slack_api.url)
-    app = build_app(slack_desk, settings, feedback=feedback)
-    server = serve_http(app, port=0, host="127.0.0.1")
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield HttpBot(app, server, slack_api, feedback)
-    server.shutdown()
-    server.server_close()
-    app.listener_runner.listener_executor.shutdown(wait=True)  # type: ignore[attr-defined]
+    feedback = FeedbackStore(feedback_path)
+    slack_settings = SlackSettings(bot_token="xoxb-test", signing_secret=SIGNING_SECRET, api_url=api.url, **settings)
+    app = build_app(desk, slack_settings, feedback=feedback)
+    server = serve_http(app, port=0, host="127.0.0.1", settings=slack_settings).start()
+    try:
+        yield HttpBot(app, server, api, feedback)
+    finally:
+        server.shutdown()
+        server.server_close()
+        answer_pool(app).drain(60)
+
+
+@pytest.fixture
+def http_bot(slack_api: MockSlackAPI, slack_desk: Any, tmp_path: Path) -> Iterator[HttpBot]:
+    with serving(slack_desk, slack_api, tmp_path / "feedback.sqlite3") as bot:
+        yield bot
 
 
 @pytest.fixture

@@ -42,6 +42,7 @@ class MockSlackAPI:
         self.messages: dict[str, list[dict[str, Any]]] = {}  # channel -> messages, bot's and seeded
         self.socket_url = ""
         self._failures: dict[str, list[tuple[int, dict[str, str], dict[str, Any]]]] = {}
+        self._delays: dict[str, float] = {}
         self._lock = threading.Lock()
         self._ts = itertools.count(1)
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -87,6 +88,11 @@ class MockSlackAPI:
         payload = body or {"ok": False, "error": "ratelimited" if status == 429 else "fatal_error"}
         with self._lock:
             self._failures.setdefault(method, []).extend([(status, headers, payload)] * times)
+
+    def slow_down(self, method: str, seconds: float) -> None:
+        """Every later call of `method` is answered `seconds` after it arrives (it is recorded at once)."""
+        with self._lock:
+            self._delays[method] = seconds
 
     def calls_to(self, method: str) -> list[Call]:
         with self._lock:
@@ -172,6 +178,8 @@ class MockSlackAPI:
                 with api._lock:
                     api.calls.append(Call(method, params, dict(self.headers.items())))
                     failure = api._failures.get(method, []).pop(0) if api._failures.get(method) else None
+                    delay = api._delays.get(method, 0.0)
+                time.sleep(delay)
                 if failure:
                     status, headers, body = failure
                 else:

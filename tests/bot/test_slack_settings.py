@@ -16,7 +16,8 @@ from retrieval import ConfigError
 
 SLACK_NUMBERS = (
     "PORT", "NEWSBOT_SLACK_WORKERS", "NEWSBOT_SLACK_MAX_CONCURRENT_ANSWERS", "NEWSBOT_SLACK_UPDATE_INTERVAL",
-    "NEWSBOT_SLACK_DEDUPE_TTL", "NEWSBOT_SLACK_RATE_LIMIT_RETRIES",
+    "NEWSBOT_SLACK_DEDUPE_TTL", "NEWSBOT_SLACK_RATE_LIMIT_RETRIES", "NEWSBOT_SLACK_MAX_BODY_BYTES",
+    "NEWSBOT_SLACK_READ_TIMEOUT", "NEWSBOT_SLACK_KEEP_ALIVE", "NEWSBOT_SLACK_MAX_CONNECTIONS", "NEWSBOT_SLACK_DRAIN_SECONDS",
 )
 
 
@@ -35,6 +36,12 @@ def test_from_env_reads_every_variable_and_defaults_the_rest(monkeypatch: pytest
     s = SlackSettings.from_env()
     assert (s.bot_token, s.api_url, s.port, s.update_interval) == ("xoxb-1", "http://127.0.0.1:9/api/", 8080, 0.5)
     assert s.workers == SlackSettings().workers
+    for name, value in [("NEWSBOT_SLACK_MAX_BODY_BYTES", "2048"), ("NEWSBOT_SLACK_READ_TIMEOUT", "2.5"),
+                        ("NEWSBOT_SLACK_KEEP_ALIVE", "7"), ("NEWSBOT_SLACK_MAX_CONNECTIONS", "20"),
+                        ("NEWSBOT_SLACK_DRAIN_SECONDS", "30")]:
+        monkeypatch.setenv(name, value)
+    s = SlackSettings.from_env()
+    assert (s.max_body_bytes, s.read_timeout, s.keep_alive, s.max_connections, s.drain_seconds) == (2048, 2.5, 7.0, 20, 30.0)
 
 
 def test_a_dotenv_file_fills_what_the_environment_does_not_set(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
