@@ -146,7 +146,7 @@ class IngestReport:
     updated: int = 0
     unchanged: int = 0
     duplicates: int = 0  # the same text under another URL: stored once, its outlet recorded
-    folded: int = 0  # near-copies of a stored story (syndication): its outlet recorded, not stored
+    folded: int = 0  # near-copies of a story (syndication) folded into it; an older version replaced counts too
     chunks: int = 0  # stored
     embedded: int = 0  # of which embedded (the others are searched lexically)
     seconds: float = 0.0

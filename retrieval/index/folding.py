@@ -20,14 +20,16 @@ from retrieval.index.store import NO_DATE, ChromaStore
 from retrieval.types import Article
 
 FOLD_DAYS = 30  # copies further apart are a recycled explainer (Groundhog Day 2018 and 2022), not one story
+NEWER = 86_400  # a copy published a day or more after the story is an updated version: it replaces it
 Known = tuple[str, MinHash, int]  # story id, signature, published_ts
 
 
 @dataclass(frozen=True)
 class Fold:
     story_id: str  # the stored article the copy folds into
-    source: str
-    url: str
+    source: str = ""
+    url: str = ""
+    replaces: str = ""  # set when a newer version is stored instead: the old story it absorbs
 
 
 class Folder:
@@ -58,9 +60,11 @@ class Folder:
             sig = self.signature(article)
             day = to_epoch(article.published) if article.published else NO_DATE
             story = self._match(article.id, sig, day, [c for k in keys[article.id] for c in known.get(k, [])])
-            if story:
-                folds.append(Fold(story, article.source, article.url))
+            if story and not (day != NO_DATE and story[1] != NO_DATE and day - story[1] >= NEWER):
+                folds.append(Fold(story[0], article.source, article.url))
                 continue
+            if story:  # an update of the story, days later: the news is in the newer version
+                folds.append(Fold(article.id, replaces=story[0]))
             keep.append(article)
             for key in keys[article.id]:
                 known.setdefault(key, []).append((article.id, sig, day))
@@ -68,7 +72,8 @@ class Folder:
         return keep, folds
 
     @staticmethod
-    def _match(article_id: str, sig: MinHash, day: int, candidates: list[Known]) -> str | None:
+    def _match(article_id: str, sig: MinHash, day: int, candidates: list[Known]) -> tuple[str, int] | None:
+        """The story (id, published_ts) this article is a copy of, if any."""
         best, score = None, syndication.THRESHOLD
         for story_id, story_sig, story_day in candidates:
             apart = abs(day - story_day) if day != NO_DATE and story_day != NO_DATE else 0
@@ -76,7 +81,7 @@ class Folder:
                 continue
             s = syndication.similarity(sig, story_sig)
             if s >= score:
-                best, score = story_id, s
+                best, score = (story_id, story_day), s
         return best
 
     def story_fields(self, article: Article) -> dict[str, str]:
@@ -102,8 +107,9 @@ class FoldReport:
 
 def fold_stored(store: ChromaStore, batch: int = 500) -> FoldReport:
     """Fold copies already in an index built before folding existed, and give every story its
-    band keys so later copies fold into it. The earliest published copy is kept; the others'
-    chunks are deleted (through the change log) once their outlet is recorded on it."""
+    band keys so later copies fold into it. The newest version is kept (same-day copies: the
+    first by id); the others' chunks are deleted (through the change log) once their outlet is
+    recorded on it."""
     bodies: dict[str, list[tuple[int, str, str]]] = {}  # article → (index, text, chunk id)
     leads: dict[str, tuple[str, dict[str, object]]] = {}
     for c in store.scan():
@@ -115,10 +121,11 @@ def fold_stored(store: ChromaStore, batch: int = 500) -> FoldReport:
     report = FoldReport()
     gone: set[str] = set()
     for cluster in syndication.group(sigs):
-        members = sorted((_day(leads[ids[i]][1]) == NO_DATE, _day(leads[ids[i]][1]), ids[i]) for i in cluster)
-        (_, first_day, story), copies = members[0], members[1:]
-        for undated, day, copy in copies:
-            if not undated and first_day != NO_DATE and day - first_day > FOLD_DAYS * 86_400:
+        members = sorted((-(_day(leads[ids[i]][1]) // NEWER), ids[i]) for i in cluster)  # newest day first
+        story, newest = members[0][1], _day(leads[members[0][1]][1])
+        for _, copy in members[1:]:
+            day = _day(leads[copy][1])
+            if newest != NO_DATE and day != NO_DATE and newest - day > FOLD_DAYS * 86_400:
                 continue
             meta = leads[copy][1]
             store.add_outlet(story, str(meta.get("source", "")), str(meta.get("url", "")))

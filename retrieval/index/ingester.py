@@ -181,7 +181,9 @@ class Ingester:
 
     def _write_folds(self, folds: list[Fold]) -> None:
         for fold in folds:
-            if fold.url and self.store.add_outlet(fold.story_id, fold.source, fold.url):
+            if fold.replaces and self.store.absorb(fold.story_id, fold.replaces):
+                log.info("story %s replaced by its newer version %s", fold.replaces, fold.story_id)
+            elif fold.url and self.store.add_outlet(fold.story_id, fold.source, fold.url):
                 log.info("folded %s into story %s (also reported by %s)", fold.url, fold.story_id, fold.source)
 
     def _wait_for_write(self) -> None:

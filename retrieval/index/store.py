@@ -219,6 +219,18 @@ class ChromaStore:
         self.collection.update(ids=found["ids"], metadatas=[{"also": also}] * len(found["ids"]))
         return True
 
+    def absorb(self, story_id: str, old_id: str) -> bool:
+        """A newer version replaces a story: the old one's outlets move to it, its chunks go."""
+        old = self.collection.get(where={"article_id": old_id}, include=["metadatas"])
+        if not old["ids"]:
+            return False
+        meta = old["metadatas"][0] or {}
+        for entry in [{"source": str(meta.get("source", "")), "url": str(meta.get("url", ""))}, *_also(meta)]:
+            if entry.get("url"):
+                self.add_outlet(story_id, str(entry.get("source", "")), str(entry["url"]))
+        self.delete_chunks(list(old["ids"]))
+        return True
+
     def update_metadata(self, ids: list[str], metas: list[dict[str, Any]]) -> None:
         """Merge these fields into the chunks' metadata (text and vectors unchanged: not logged)."""
         if ids:

@@ -113,3 +113,17 @@ def test_an_index_built_before_folding_is_folded_in_place(make_desk, tmp_path: P
     assert desk.lexical().chunk_ids() == {c.id for c in desk.store.scan(include_text=False)}
     later = desk.ingest([write_jsonl(tmp_path / "b.jsonl", [rec(4, "Harbour Daily", WIRE)])])
     assert later.folded == 1  # the story now carries its band keys
+
+
+def test_an_updated_version_days_later_replaces_the_story(make_desk, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """News goes stale: a copy published days after the story, with a new paragraph, is the
+    version worth answering from, so it is stored and the old one becomes an "also"."""
+    desk = make_desk()
+    desk.ingest([write_jsonl(tmp_path / "a.jsonl", [rec(1, "Wire Service", WIRE), rec(3, "Velmar Courier", COPY)])])
+    update = dict(rec(5, "Harbour Daily", WIRE + " On Friday the authority said the quay will reopen in May."), published="2025-03-07")
+    report = desk.ingest([write_jsonl(tmp_path / "b.jsonl", [update])])
+    assert (report.new, report.folded) == (1, 1)  # stored, and the old version folded into it
+    quay = [h for h in desk.search("northern quay reopen", k=10).articles if "quay" in h.title]
+    assert len(quay) == 1 and quay[0].source == "Harbour Daily"
+    assert set(quay[0].also) == {"Wire Service", "Velmar Courier"}
+    assert "reopen in May" in desk.article_text(quay[0].article_id)
