@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from datasketch import MinHash
 
@@ -21,7 +22,8 @@ from retrieval.types import Article
 
 FOLD_DAYS = 30  # copies further apart are a recycled explainer (Groundhog Day 2018 and 2022), not one story
 NEWER = 86_400  # a copy published a day or more after the story is an updated version: it replaces it
-Known = tuple[str, MinHash, int]  # story id, signature, published_ts
+FULLER = 1.25  # … as does a copy of the same day with a quarter more words (a live page, later in the day)
+Known = tuple[str, MinHash, int, int]  # story id, signature, published_ts, words
 
 
 @dataclass(frozen=True)
@@ -52,47 +54,57 @@ class Folder:
         known = dict(self._seen)
         for chunk in stored:
             sig = syndication.decode(str(chunk.meta.get("minhash", "")))
+            known_story = (chunk.article_id, sig, _day(chunk.meta), int(chunk.meta.get("words", 0)))  # type: ignore[call-overload]
             for key in story_keys(chunk.meta):
-                known.setdefault(key, []).append((chunk.article_id, sig, int(chunk.meta.get("published_ts", NO_DATE))))
+                known.setdefault(key, []).append(known_story)
         keep: list[Article] = []
         folds: list[Fold] = []
         for article in articles:
             sig = self.signature(article)
             day = to_epoch(article.published) if article.published else NO_DATE
+            size = len(article.body.split())
             story = self._match(article.id, sig, day, [c for k in keys[article.id] for c in known.get(k, [])])
-            if story and not (day != NO_DATE and story[1] != NO_DATE and day - story[1] >= NEWER):
+            if story and not _better(day, size, story[1], story[2]):
                 folds.append(Fold(story[0], article.source, article.url))
                 continue
-            if story:  # an update of the story, days later: the news is in the newer version
+            if story:  # an update of the story, or a fuller copy: the news is in this version
                 folds.append(Fold(article.id, replaces=story[0]))
             keep.append(article)
             for key in keys[article.id]:
-                known.setdefault(key, []).append((article.id, sig, day))
-                self._seen.setdefault(key, []).append((article.id, sig, day))
+                known.setdefault(key, []).append((article.id, sig, day, size))
+                self._seen.setdefault(key, []).append((article.id, sig, day, size))
         return keep, folds
 
     @staticmethod
-    def _match(article_id: str, sig: MinHash, day: int, candidates: list[Known]) -> tuple[str, int] | None:
-        """The story (id, published_ts) this article is a copy of, if any."""
+    def _match(article_id: str, sig: MinHash, day: int, candidates: list[Known]) -> tuple[str, int, int] | None:
+        """The story (id, published_ts, words) this article is a copy of, if any."""
         best, score = None, syndication.THRESHOLD
-        for story_id, story_sig, story_day in candidates:
+        for story_id, story_sig, story_day, story_words in candidates:
             apart = abs(day - story_day) if day != NO_DATE and story_day != NO_DATE else 0
             if story_id == article_id or apart > FOLD_DAYS * 86_400:
                 continue
             s = syndication.similarity(sig, story_sig)
             if s >= score:
-                best, score = (story_id, story_day), s
+                best, score = (story_id, story_day, story_words), s
         return best
 
-    def story_fields(self, article: Article) -> dict[str, str]:
+    def story_fields(self, article: Article) -> dict[str, str | int]:
         """Metadata for a stored story's lead chunk: its band keys and signature."""
         sig = self.signature(article)
         keys = syndication.band_keys(sig)
         if not keys:
             return {}
-        fields = {f"lsh_{key.split(':', 1)[0]}": key for key in keys}
+        fields: dict[str, str | int] = {f"lsh_{key.split(':', 1)[0]}": key for key in keys}
         fields["minhash"] = syndication.encode(sig)
+        fields["words"] = len(article.body.split())
         return fields
+
+
+def _better(day: int, words: int, story_day: int, story_words: int) -> bool:
+    """Whether a copy should replace the story: published a day or more later, or as new and fuller."""
+    if day != NO_DATE and story_day != NO_DATE and abs(day - story_day) >= NEWER:
+        return day > story_day
+    return words >= FULLER * max(story_words, 1)
 
 
 def story_keys(meta: dict[str, object]) -> list[str]:
@@ -108,7 +120,7 @@ class FoldReport:
 def fold_stored(store: ChromaStore, batch: int = 500) -> FoldReport:
     """Fold copies already in an index built before folding existed, and give every story its
     band keys so later copies fold into it. The newest version is kept (same-day copies: the
-    first by id); the others' chunks are deleted (through the change log) once their outlet is
+    fullest); the others' chunks are deleted (through the change log) once their outlet is
     recorded on it."""
     bodies: dict[str, list[tuple[int, str, str]]] = {}  # article → (index, text, chunk id)
     leads: dict[str, tuple[str, dict[str, object]]] = {}
@@ -121,7 +133,9 @@ def fold_stored(store: ChromaStore, batch: int = 500) -> FoldReport:
     report = FoldReport()
     gone: set[str] = set()
     for cluster in syndication.group(sigs):
-        members = sorted((-(_day(leads[ids[i]][1]) // NEWER), ids[i]) for i in cluster)  # newest day first
+        size = {ids[i]: sum(len(t.split()) for _, t, _ in bodies[ids[i]]) for i in cluster}
+        members = sorted((-(_day(leads[ids[i]][1]) // NEWER), -size[ids[i]], ids[i]) for i in cluster)  # newest, fullest
+        members = [(m[0], m[2]) for m in members]
         story, newest = members[0][1], _day(leads[members[0][1]][1])
         for _, copy in members[1:]:
             day = _day(leads[copy][1])
@@ -132,11 +146,15 @@ def fold_stored(store: ChromaStore, batch: int = 500) -> FoldReport:
             store.delete_chunks([chunk_id for _, _, chunk_id in bodies[copy]])
             gone.add(copy)
             report.folded += 1
-    keyed = [(leads[a][0], sig) for a, sig in zip(ids, sigs) if a not in gone and not sig.is_empty()]
+    keyed = [(a, sig) for a, sig in zip(ids, sigs) if a not in gone and not sig.is_empty()]
     for start in range(0, len(keyed), batch):
         part = keyed[start:start + batch]
-        fields = [{f"lsh_{k.split(':', 1)[0]}": k for k in syndication.band_keys(sig)} | {"minhash": syndication.encode(sig)} for _, sig in part]
-        store.update_metadata([i for i, _ in part], fields)
+        fields: list[dict[str, Any]] = [
+            {f"lsh_{k.split(':', 1)[0]}": k for k in syndication.band_keys(sig)}
+            | {"minhash": syndication.encode(sig), "words": sum(len(t.split()) for _, t, _ in bodies[a])}
+            for a, sig in part
+        ]
+        store.update_metadata([leads[a][0] for a, _ in part], fields)
         report.stories += len(part)
     return report
 

@@ -127,3 +127,13 @@ def test_an_updated_version_days_later_replaces_the_story(make_desk, tmp_path: P
     assert len(quay) == 1 and quay[0].source == "Harbour Daily"
     assert set(quay[0].also) == {"Wire Service", "Velmar Courier"}
     assert "reopen in May" in desk.article_text(quay[0].article_id)
+
+
+def test_a_fuller_copy_of_the_same_day_replaces_a_shorter_one(make_desk, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    desk = make_desk()
+    desk.ingest([write_jsonl(tmp_path / "a.jsonl", [rec(1, "Wire Service", WIRE)])])
+    fuller = WIRE + " " + " ".join(f"Later on Tuesday, dock crew {i} reported the cranes were secured." for i in range(6))
+    report = desk.ingest([write_jsonl(tmp_path / "b.jsonl", [rec(6, "Live Desk", fuller)])])
+    assert (report.new, report.folded) == (1, 1)
+    (quay,) = [h for h in desk.search("northern quay", k=10).articles if "quay" in h.title]
+    assert quay.source == "Live Desk" and quay.also == ("Wire Service",)
