@@ -325,12 +325,22 @@ class ChromaStore:
         if total == 0:
             return []
         dense_only: dict[str, Any] = {"dense": True}
-        result = self.collection.query(
+        query = dict(
             query_embeddings=[vector],
             n_results=min(n, total),
             where={"$and": [dense_only, where]} if where else dense_only,
             include=["documents", "metadatas", "distances"],
         )
+        try:
+            result = self.collection.query(**query)
+        except Exception as e:
+            # a local store's vector index loaded before another process wrote: its filter finds
+            # ids the index has not seen ("Error finding id"); reading it again resolves that
+            if self.settings.chroma_url or "finding id" not in str(e):
+                raise
+            log.info("the local vector index is behind the store; reopening it")
+            self.reopen()
+            result = self.collection.query(**query)
         return [
             StoredChunk(i, t or "", m or {}, similarity=1.0 - float(d))
             for i, t, m, d in zip(

@@ -160,3 +160,17 @@ def test_a_new_chunk_ranks_as_it_would_in_a_full_rebuild(tmp_path: Path) -> None
     assert [x for _, x in live] == pytest.approx([x for _, x in rebuilt], rel=0.1)  # the rest tie
     (top,) = desk.store.get([live[0][0]])
     assert top.meta["url"] == fresh[0]["url"]
+
+
+def test_a_search_between_another_process_s_write_and_the_refresh_does_not_fail(tmp_path: Path) -> None:
+    """A local store's vector index loaded before another process wrote fails a filtered query
+    ("Error finding id") until it is read again: the search must reopen it, not raise."""
+    home = tmp_path / "home"
+    reader = NewsDesk(Settings(home=home, chunk_tokens=60, refresh_seconds=3600), HashingEmbedder())
+    reader.ingest([write_jsonl(tmp_path / "a.jsonl", [record(i) for i in range(3)])])
+    assert reader.search("report sentence alpha").articles
+    proc = writer(home, write_jsonl(tmp_path / "b.jsonl", [record(i, text=story(i, 25)) for i in range(10, 30)]))
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    for query in ("report sentence alpha", "mentions bravo and charlie", "Report 12 sentence 3"):
+        assert reader.search(query).articles  # no exception, before any refresh
