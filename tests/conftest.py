@@ -31,6 +31,23 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return home
 
 
+@pytest.fixture(autouse=True)
+def close_chroma_stores() -> Iterator[None]:
+    """Each local Chroma store a test opens holds ~15 file descriptors until its system is
+    stopped; hundreds of tests would pass 1,024 (pexpect's select() fails there). Stores opened
+    by wider-scoped fixtures were opened before this runs, and are kept."""
+    from chromadb.api.shared_system_client import SharedSystemClient
+
+    before = set(SharedSystemClient._identifier_to_system)
+    yield
+    for identifier in set(SharedSystemClient._identifier_to_system) - before:
+        system = SharedSystemClient._identifier_to_system.pop(identifier, None)
+        try:
+            system.stop() if system is not None else None
+        except Exception:
+            pass
+
+
 @pytest.fixture(scope="session")
 def real_embedder():  # type: ignore[no-untyped-def]
     from retrieval.index.embeddings import MiniLMEmbedder

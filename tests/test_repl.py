@@ -64,7 +64,7 @@ class Chat:
     def __init__(self, home: Path, *args: str, timeout: float = 180, **env: str) -> None:
         self.started = time.monotonic()
         self.child = pexpect.spawn(
-            str(NEWSBOT), ["chat", *args], env=_env(home, **env), cwd=str(home.parent),
+            str(NEWSBOT), ["chat", *args], env=_env(home, **env), cwd=str(home.parent), use_poll=True,
             dimensions=(50, 200), encoding="utf-8", timeout=timeout,
         )
         self.transcript = io.StringIO()
@@ -250,7 +250,8 @@ def test_empty_index_points_to_ingest(tmp_path: Path, chat_factory) -> None:  # 
 
 def test_ask_on_a_terminal_uses_the_shared_renderer(corpus_index: Path) -> None:
     child = pexpect.spawn(
-        str(NEWSBOT), ["ask", QUESTION], env=_env(corpus_index), dimensions=(50, 200), encoding="utf-8", timeout=180
+        str(NEWSBOT), ["ask", QUESTION], env=_env(corpus_index), dimensions=(50, 200), encoding="utf-8", timeout=180,
+        use_poll=True,
     )
     child.expect(pexpect.EOF)
     child.close()

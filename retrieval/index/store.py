@@ -122,19 +122,26 @@ class ChromaStore:
         self._collection: Any = None
         self._client: Any = None
         self._changes: ChangeLog | None = None
+        self._retired: Any = None  # the Chroma system a reopen replaced (reopen below)
+        self._system: Any = None  # the local Chroma system the client was made on
 
     @property
     def collection(self) -> Any:
-        if self._collection is None:
+        if self._collection is None or self._behind():
             self._collection = self._open()
         return self._collection
 
     @property
     def client(self) -> Any:
         """The Chroma client; other collections beside the articles (feeds, the change log) share it."""
-        if self._client is None:
-            self._client = self._connect()
+        if self._client is None or self._behind():
+            self._client, self._collection, self._changes = self._connect(), None, None
+            self._system = _local_system(self.settings)
         return self._client
+
+    def _behind(self) -> bool:
+        """Another store object in this process reopened the local store (reopen below)."""
+        return self._client is not None and not self.settings.chroma_url and _local_system(self.settings) is not self._system
 
     def _connect(self) -> Any:
         import chromadb
@@ -262,9 +269,11 @@ class ChromaStore:
             return
         from chromadb.api.shared_system_client import SharedSystemClient
 
-        # not stopped: collections handed out before keep working on the old system until dropped
-        SharedSystemClient._identifier_to_system.pop(str(self.settings.chroma_path), None)
-        self._client = self._collection = self._changes = None
+        # the old system is stopped one reopen later, not now: a search may still be using it
+        if self._retired is not None:
+            self._retired.stop()
+        self._retired = SharedSystemClient._identifier_to_system.pop(str(self.settings.chroma_path), None)
+        self._client = self._collection = self._changes = self._system = None
 
     # --- reading -------------------------------------------------------------------------------
 
@@ -359,3 +368,12 @@ class ChromaStore:
         found = self.collection.get(where={"article_id": article_id}, include=["documents", "metadatas"])
         chunks = [StoredChunk(i, t or "", m or {}) for i, t, m in zip(found["ids"], found["documents"], found["metadatas"])]
         return sorted(chunks, key=lambda c: c.index)
+
+
+def _local_system(settings: Settings) -> Any:
+    """The Chroma system a local client on this path uses now (None for a server)."""
+    if settings.chroma_url:
+        return None
+    from chromadb.api.shared_system_client import SharedSystemClient
+
+    return SharedSystemClient._identifier_to_system.get(str(settings.chroma_path))
