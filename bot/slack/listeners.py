@@ -1,8 +1,9 @@
 """Slack listeners: acknowledge at once, answer afterwards (Bolt lazy listeners), reply in threads.
 
 Each handler parses the Slack payload into a `SlackAsk`, and `Listeners.answer` does the rest:
-👀 reaction, placeholder, `desk.stream` edited into the placeholder at most once per interval, the
-final Block Kit answer, or one short apology. `register_listeners` at the bottom is the table of
+👀 reaction, `desk.stream` written into the thread as it comes (Slack's native streaming, or a
+placeholder edited at most once per interval: bot/slack/streaming.py), the sources and 👍/👎, or
+one short apology. `register_listeners` at the bottom is the table of
 contents; HTTP mode, Socket Mode and the tests all call it.
 """
 
@@ -26,13 +27,12 @@ from bot.slack import messages
 from bot.slack.feedback import Feedback, FeedbackStore
 from bot.slack.mrkdwn import slack_to_plain
 from bot.slack.settings import DEFAULT_DEDUPE_MAX, SlackSettings
+from bot.slack.streaming import Reply, make_reply
 from bot.slack.ui import (
+    FEEDBACK_ACTION,
     FEEDBACK_DOWN,
     FEEDBACK_UP,
-    answer_messages,
     notice_message,
-    placeholder_message,
-    streaming_message,
 )
 from retrieval import HISTORY_TURNS, Answer, EmptyIndexError, NewsDesk, Turn
 
@@ -85,6 +85,8 @@ class SlackAsk:
     thread_ts: str | None  # where to reply; None for a new top-level message (slash command)
     history: list[Turn] = field(default_factory=list)
     asked_by: str | None = None  # slash commands: shown above the answer
+    team: str | None = None  # the asker's team: a native stream in a channel names its recipient
+    is_dm: bool = False
     respond: Callable[..., Any] | None = None  # slash commands: ephemeral fallback
 
 
@@ -103,6 +105,8 @@ class Listeners:
         self.desk = desk
         self.feedback = feedback
         self.update_interval = settings.update_interval
+        self.streaming = settings.streaming
+        self.stream_buffer = settings.stream_buffer
         self.seen = seen or TTLSet(settings.dedupe_ttl, settings.dedupe_max)
         self._slots = threading.BoundedSemaphore(max(1, settings.max_concurrent_answers))
 
@@ -173,11 +177,16 @@ class Listeners:
     def on_feedback(self, body: dict[str, Any], client: WebClient) -> None:
         """👍/👎 on an answer: stored and logged, then thanked privately."""
         action = body["actions"][0]
-        vote = "up" if action["action_id"] == FEEDBACK_UP else "down"
         try:
-            question = str(json.loads(action.get("value") or "{}").get("q", ""))
+            value = json.loads(action.get("value") or "{}")
         except ValueError:
-            question = ""
+            value = {}
+        value = value if isinstance(value, dict) else {}
+        if action["action_id"] == FEEDBACK_ACTION:  # feedback_buttons: one action_id, the value says which
+            vote = "up" if value.get("v") == "up" else "down"
+        else:
+            vote = "up" if action["action_id"] == FEEDBACK_UP else "down"
+        question = str(value.get("q", ""))
         message = body.get("message") or {}
         channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id", "")
         message_ts = message.get("ts") or (body.get("container") or {}).get("message_ts", "")
@@ -194,7 +203,8 @@ class Listeners:
     # --- answering --------------------------------------------------------------------------------
 
     def answer(self, q: SlackAsk, client: WebClient) -> None:
-        """React, post a placeholder, stream the answer into it, finish with Block Kit; never twice."""
+        """React, stream the answer into the thread (natively, or into a placeholder), finish with the
+        sources and 👍/👎; never twice."""
         if q.message_ts and not self.seen.add(f"message:{q.channel}:{q.message_ts}"):
             log.info("message %s in %s is already being answered", q.message_ts, q.channel)
             return
@@ -203,39 +213,30 @@ class Listeners:
             return
         if q.message_ts:
             self._react(client, q.channel, q.message_ts)
-        placeholder_ts: str | None = None
+        reply = make_reply(
+            client, streaming=self.streaming, channel=q.channel, thread_ts=q.thread_ts,
+            post=lambda message: self._post(client, q, message), interval=self.update_interval,
+            buffer_size=self.stream_buffer, asked_by=q.asked_by, user=q.user, team=q.team, is_dm=q.is_dm,
+        )
         try:
-            placeholder_ts = self._post(client, q, placeholder_message())
-            if placeholder_ts is None:
+            if not reply.open():
                 return
-            final = self._stream_into(client, q, placeholder_ts)
-            replies = answer_messages(final, asked_by=q.asked_by)
-            client.chat_update(channel=q.channel, ts=placeholder_ts, **replies[0])
-            for extra in replies[1:]:
-                client.chat_postMessage(channel=q.channel, thread_ts=q.thread_ts or placeholder_ts, **extra)
+            final = None
+            with self._slots:
+                for piece in self.desk.stream(q.text, history=q.history):
+                    if isinstance(piece, Answer):
+                        final = piece
+                    else:
+                        reply.add(piece)
+            if final is None:
+                raise RuntimeError("the engine's stream ended without an Answer")
+            reply.finish(final)
         except EmptyIndexError:
             log.warning("asked %r but the news index is empty", q.text[:100])
-            self._fail(client, q, placeholder_ts, messages.EMPTY_INDEX)
+            self._fail(reply, q, messages.EMPTY_INDEX)
         except Exception:
             log.exception("answering %r in %s failed", q.text[:100], q.channel)
-            self._fail(client, q, placeholder_ts, messages.ERROR_APOLOGY)
-
-    def _stream_into(self, client: WebClient, q: SlackAsk, ts: str) -> Answer:
-        """Run the engine; edit the growing answer into the placeholder at most once per interval."""
-        text, final = "", None
-        last_update = time.monotonic()
-        with self._slots:
-            for piece in self.desk.stream(q.text, history=q.history):
-                if isinstance(piece, Answer):
-                    final = piece
-                    continue
-                text += piece
-                if time.monotonic() - last_update >= self.update_interval:
-                    client.chat_update(channel=q.channel, ts=ts, **streaming_message(text))
-                    last_update = time.monotonic()
-        if final is None:
-            raise RuntimeError("the engine's stream ended without an Answer")
-        return final
+            self._fail(reply, q, messages.ERROR_APOLOGY)
 
     def _post(self, client: WebClient, q: SlackAsk, message: dict[str, Any]) -> str | None:
         """Post in the question's thread (or channel); when we may not post there, say so privately."""
@@ -250,13 +251,11 @@ class Listeners:
                 return None
             raise
 
-    def _fail(self, client: WebClient, q: SlackAsk, placeholder_ts: str | None, text: str) -> None:
-        """One short message where the user is looking: in place of the placeholder, or in the thread."""
+    @staticmethod
+    def _fail(reply: Reply, q: SlackAsk, text: str) -> None:
+        """One short message where the user is looking: in place of the answer begun, or in the thread."""
         try:
-            if placeholder_ts:
-                client.chat_update(channel=q.channel, ts=placeholder_ts, **notice_message(text))
-            else:
-                self._post(client, q, notice_message(text))
+            reply.fail(text)
         except Exception:
             log.exception("could not tell %s in %s that answering failed", q.user, q.channel)
 
@@ -272,6 +271,8 @@ class Listeners:
             text=slack_to_plain(event.get("text") or "", drop_user=context.bot_user_id),
             channel=event["channel"], user=event.get("user", ""), message_ts=event["ts"],
             thread_ts=thread_ts, history=history,
+            team=event.get("user_team") or event.get("team") or context.team_id,
+            is_dm=event.get("channel_type") == "im",
         )
 
     def _thread_history(
@@ -315,5 +316,5 @@ def register_listeners(app: App, desk: NewsDesk, feedback: FeedbackStore, settin
     app.event("app_mention")(ack=just_ack, lazy=[ls.on_mention])
     app.event("message")(ack=just_ack, lazy=[ls.on_message])
     app.command(SLASH_COMMAND)(ack=just_ack, lazy=[ls.on_command])
-    app.action(re.compile(f"^({FEEDBACK_UP}|{FEEDBACK_DOWN})$"))(ack=just_ack, lazy=[ls.on_feedback])
+    app.action(re.compile(f"^({FEEDBACK_UP}|{FEEDBACK_DOWN}|{FEEDBACK_ACTION})$"))(ack=just_ack, lazy=[ls.on_feedback])
     return ls

@@ -11,14 +11,19 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from retrieval import env_float, env_int, load_dotenv_once
+from retrieval import ConfigError, env_float, env_int, load_dotenv_once
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"  # Slack's own; a proxy or a fake one in tests
 DEFAULT_PORT = 3000  # HTTP mode: where Slack delivers events
 EVENTS_PATH = "/slack/events"
 DEFAULT_WORKERS = 16  # threads that run answers after the ack
 DEFAULT_MAX_CONCURRENT_ANSWERS = 2  # answers computed at once (2 cores)
-DEFAULT_UPDATE_INTERVAL = 1.0  # seconds between streaming chat.update calls (Slack allows ~1/s)
+DEFAULT_UPDATE_INTERVAL = 1.0  # seconds between streaming chat.update / chat.appendStream calls (Slack allows ~1/s)
+# How answers stream into a thread: "native" (chat.startStream/appendStream/stopStream) or "update"
+# (a placeholder edited with chat.update: Enterprise Grid setups and clients without streaming).
+STREAMING_MODES = ("native", "update")
+DEFAULT_STREAMING = "native"
+DEFAULT_STREAM_BUFFER = 256  # characters of answer held before a chat.appendStream (slack_sdk's default)
 DEFAULT_DEDUPE_TTL = 15 * 60.0  # seconds an event id is remembered, to drop redeliveries
 DEFAULT_DEDUPE_MAX = 10_000  # event ids remembered at most
 DEFAULT_RATE_LIMIT_RETRIES = 3  # 429s retried, after the Retry-After they name
@@ -41,6 +46,8 @@ class SlackSettings:
     workers: int = DEFAULT_WORKERS
     max_concurrent_answers: int = DEFAULT_MAX_CONCURRENT_ANSWERS
     update_interval: float = DEFAULT_UPDATE_INTERVAL
+    streaming: str = DEFAULT_STREAMING
+    stream_buffer: int = DEFAULT_STREAM_BUFFER
     dedupe_ttl: float = DEFAULT_DEDUPE_TTL
     dedupe_max: int = DEFAULT_DEDUPE_MAX
     rate_limit_retries: int = DEFAULT_RATE_LIMIT_RETRIES
@@ -49,6 +56,10 @@ class SlackSettings:
     keep_alive: float = DEFAULT_KEEP_ALIVE
     max_connections: int = DEFAULT_MAX_CONNECTIONS
     drain_seconds: float = DEFAULT_DRAIN_SECONDS
+
+    def __post_init__(self) -> None:
+        if self.streaming not in STREAMING_MODES:
+            raise ConfigError(f"NEWSBOT_SLACK_STREAMING={self.streaming!r} is not one of: {', '.join(STREAMING_MODES)}")
 
     @classmethod
     def from_env(cls) -> "SlackSettings":
@@ -66,6 +77,8 @@ class SlackSettings:
             workers=env_int("NEWSBOT_SLACK_WORKERS", DEFAULT_WORKERS),
             max_concurrent_answers=env_int("NEWSBOT_SLACK_MAX_CONCURRENT_ANSWERS", DEFAULT_MAX_CONCURRENT_ANSWERS),
             update_interval=env_float("NEWSBOT_SLACK_UPDATE_INTERVAL", DEFAULT_UPDATE_INTERVAL),
+            streaming=(env.get("NEWSBOT_SLACK_STREAMING", "") or DEFAULT_STREAMING).strip().lower(),
+            stream_buffer=env_int("NEWSBOT_SLACK_STREAM_BUFFER", DEFAULT_STREAM_BUFFER),
             dedupe_ttl=env_float("NEWSBOT_SLACK_DEDUPE_TTL", DEFAULT_DEDUPE_TTL),
             rate_limit_retries=env_int("NEWSBOT_SLACK_RATE_LIMIT_RETRIES", DEFAULT_RATE_LIMIT_RETRIES),
             max_body_bytes=env_int("NEWSBOT_SLACK_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES),

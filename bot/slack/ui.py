@@ -8,7 +8,9 @@ shapes: a section holds 3,000 characters, a message 50 blocks.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Literal
+
+from slack_sdk.models.blocks import ContextActionsBlock, FeedbackButtonObject, FeedbackButtonsElement, PlainTextObject
 
 from bot.citation_text import also_text, date_text, outlet
 from bot.slack import messages
@@ -24,6 +26,8 @@ BUTTON_VALUE_LIMIT = 2000
 FEEDBACK_BLOCK_ID = "newsbot_feedback"
 FEEDBACK_UP = "newsbot_feedback_up"
 FEEDBACK_DOWN = "newsbot_feedback_down"
+FEEDBACK_ACTION = "newsbot_feedback"  # the `feedback_buttons` element; its values say which vote
+FeedbackStyle = Literal["buttons", "context_actions"]
 
 Message = dict[str, Any]
 
@@ -85,11 +89,12 @@ def source_mrkdwn(c: Citation) -> str:
     return f"[{c.n}] {escape(outlet(c))} · {date_text(c)} · {title}{also}"
 
 
-def feedback_value(question: str) -> str:
-    """What a 👍/👎 click carries back: the question, cut to fit Slack's 2,000-character value."""
+def feedback_value(question: str, vote: str | None = None) -> str:
+    """What a 👍/👎 click carries back: the question, cut to fit Slack's 2,000-character value, and
+    for `feedback_buttons` (one action_id for both buttons) the vote, "up" or "down"."""
     question = question[:1500]
     while True:
-        value = json.dumps({"q": question}, ensure_ascii=False)
+        value = json.dumps({"v": vote, "q": question} if vote else {"q": question}, ensure_ascii=False)
         if len(value) <= BUTTON_VALUE_LIMIT:
             return value
         question = question[: len(question) * 3 // 4]
@@ -105,6 +110,41 @@ def feedback_block(question: str) -> dict[str, Any]:
             {"type": "button", "action_id": FEEDBACK_DOWN, "text": {"type": "plain_text", "text": "👎", "emoji": True}, "value": value},
         ],
     }
+
+
+def feedback_buttons_block(question: str) -> dict[str, Any]:
+    """👍/👎 as Slack's AI-app feedback: a `context_actions` block with one `feedback_buttons` element."""
+    def button(emoji: str, label: str, vote: str) -> FeedbackButtonObject:
+        return FeedbackButtonObject(text=PlainTextObject(text=emoji, emoji=True), accessibility_label=label,
+                                    value=feedback_value(question, vote))
+
+    return ContextActionsBlock(
+        block_id=FEEDBACK_BLOCK_ID,
+        elements=[FeedbackButtonsElement(
+            action_id=FEEDBACK_ACTION,
+            positive_button=button("👍", "This answer was helpful", "up"),
+            negative_button=button("👎", "This answer was not helpful", "down"),
+        )],
+    ).to_dict()
+
+
+def stream_markdown(text: str) -> str:
+    """A piece of the answer as streamed `markdown_text` (Slack renders it as Markdown): as inert as
+    mrkdwn (entities, defused URLs and pings; see bot.slack.mrkdwn), and a Markdown link
+    `[label](url)` cannot form. Escape whole words: the defusing looks at a word at a time."""
+    return escape(text).replace("](", "]\u2060(")  # WORD JOINER, as in bot.slack.mrkdwn
+
+
+def stream_final_blocks(answer: Answer) -> list[dict[str, Any]]:
+    """What chat.stopStream puts under the streamed text: the notice, one context line per cited
+    source, and the 👍/👎 `feedback_buttons`."""
+    blocks: list[dict[str, Any]] = []
+    notice = getattr(answer, "notice", "")
+    if notice:
+        blocks.append(_context(":information_source: " + escape(notice)))
+    blocks += [_context(source_mrkdwn(c), verbatim=True) for c in answer.citations[: BLOCKS_PER_MESSAGE - 2]]
+    blocks.append(feedback_buttons_block(answer.question))
+    return blocks
 
 
 def placeholder_message() -> Message:
@@ -125,9 +165,10 @@ def notice_message(text: str) -> Message:
     return {"text": text, "blocks": [_section(text)]}
 
 
-def answer_messages(answer: Answer, *, asked_by: str | None = None) -> list[Message]:
+def answer_messages(answer: Answer, *, asked_by: str | None = None, feedback: FeedbackStyle = "buttons") -> list[Message]:
     """The final answer as one or more messages: text sections, a context line per cited source, and
-    👍/👎 buttons on the last one. The first message replaces the placeholder; the rest follow it."""
+    👍/👎 on the last one (classic buttons, or the `feedback_buttons` of a natively streamed answer).
+    The first message replaces the placeholder; the rest follow it."""
     urls = {c.n: c.url for c in answer.citations}
     body = to_mrkdwn(answer.text.strip(), urls)
     blocks: list[dict[str, Any]] = []
@@ -141,7 +182,7 @@ def answer_messages(answer: Answer, *, asked_by: str | None = None) -> list[Mess
     if answer.citations:
         blocks.append({"type": "divider"})
         blocks += [_context(source_mrkdwn(c), verbatim=True) for c in answer.citations]
-    blocks.append(feedback_block(answer.question))
+    blocks.append(feedback_block(answer.question) if feedback == "buttons" else feedback_buttons_block(answer.question))
     return _pack(blocks, fallback=body, citations=answer.citations)
 
 

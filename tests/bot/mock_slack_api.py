@@ -1,5 +1,7 @@
 """A fake Slack on 127.0.0.1: the Web API (records every call, keeps posted messages so
-conversations.replies can serve them, answers 429 on demand) and a Socket Mode websocket server.
+conversations.replies can serve them, answers 429 on demand, streams messages with
+chat.startStream / appendStream / stopStream, and can refuse or end those streams) and a Socket Mode
+websocket server.
 
     >>> with MockSlackAPI() as api:
     ...     client = WebClient(token="xoxb-test", base_url=api.url)
@@ -43,6 +45,8 @@ class MockSlackAPI:
         self.socket_url = ""
         self._failures: dict[str, list[tuple[int, dict[str, str], dict[str, Any]]]] = {}
         self._delays: dict[str, float] = {}
+        self.stream_refusal: str | None = None  # chat.startStream answers this error (e.g. "not_allowed")
+        self.streams_end_early = False  # chat.appendStream / stopStream: message_not_in_streaming_state
         self._lock = threading.Lock()
         self._ts = itertools.count(1)
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -94,6 +98,15 @@ class MockSlackAPI:
         with self._lock:
             self._delays[method] = seconds
 
+    def refuse_streaming(self, error: str = "not_allowed") -> None:
+        """Every later chat.startStream fails with `error`, as where streaming is not available."""
+        self.stream_refusal = error
+
+    def end_streams_early(self) -> None:
+        """Streams end on Slack's side: later chat.appendStream / chat.stopStream calls fail with
+        `message_not_in_streaming_state` (the message keeps what had arrived)."""
+        self.streams_end_early = True
+
     def calls_to(self, method: str) -> list[Call]:
         with self._lock:
             return [c for c in self.calls if c.method == method]
@@ -135,8 +148,36 @@ class MockSlackAPI:
                     if m["ts"] == p["ts"]:
                         m["text"] = p.get("text", "")
                         m["blocks"] = p.get("blocks", [])
+                        m["streaming"] = False
                         return {"ok": True, "channel": p["channel"], "ts": p["ts"], "text": m["text"]}
             return {"ok": False, "error": "message_not_found"}
+        if method == "chat.startStream":
+            if self.stream_refusal:
+                return {"ok": False, "error": self.stream_refusal}
+            if not p.get("thread_ts"):
+                return {"ok": False, "error": "invalid_arguments"}
+            ts = self.new_ts()
+            message = {"type": "message", "ts": ts, "user": BOT_USER_ID, "bot_id": BOT_ID, "thread_ts": p["thread_ts"],
+                       "text": _stream_text(p), "blocks": [], "streaming": True}
+            with self._lock:
+                self.messages.setdefault(p["channel"], []).append(message)
+            return {"ok": True, "channel": p["channel"], "ts": ts}
+        if method in ("chat.appendStream", "chat.stopStream"):
+            with self._lock:
+                found = [m for m in self.messages.get(p["channel"], []) if m["ts"] == p["ts"]]
+                if not found:
+                    return {"ok": False, "error": "message_not_found"}
+                m = found[0]
+                if self.streams_end_early:
+                    m["streaming"] = False
+                if not m.get("streaming"):
+                    return {"ok": False, "error": "message_not_in_streaming_state"}
+                m["text"] += _stream_text(p)
+                if method == "chat.stopStream":
+                    m["streaming"] = False
+                    m["blocks"] = p.get("blocks") or []
+                    return {"ok": True, "channel": p["channel"], "ts": p["ts"], "message": dict(m)}
+            return {"ok": True, "channel": p["channel"], "ts": p["ts"]}
         if method == "conversations.replies":
             with self._lock:
                 thread = [m for m in self.messages.get(p["channel"], [])
@@ -194,6 +235,15 @@ class MockSlackAPI:
                 self.wfile.write(data)
 
         return Handler
+
+
+def _stream_text(p: dict[str, Any]) -> str:
+    """The markdown a streaming call adds: `markdown_text` and any `markdown_text` chunks."""
+    text = p.get("markdown_text") or ""
+    chunks = p.get("chunks") or []
+    if isinstance(chunks, str):
+        chunks = json.loads(chunks)
+    return text + "".join(c.get("text", "") for c in chunks if c.get("type") == "markdown_text")
 
 
 class MockSocketModeServer:

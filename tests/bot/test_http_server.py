@@ -266,7 +266,7 @@ def test_the_answer_pool_drains_what_it_was_given_within_a_bound() -> None:
 def test_sigterm_lets_the_answer_in_flight_be_posted_then_exits_0(
     tmp_path: Path, slack_api: MockSlackAPI, corpus_home: Path
 ) -> None:
-    """A real `newsbot slack --http` process over the bundled corpus. Slack's chat.update answers
+    """A real `newsbot slack --http` process over the bundled corpus. Slack's chat.stopStream answers
     after 2 s here, so the answer is still being written when SIGTERM arrives."""
     home = tmp_path / "home"
     shutil.copytree(corpus_home, home)
@@ -293,16 +293,16 @@ def test_sigterm_lets_the_answer_in_flight_be_posted_then_exits_0(
                 assert time.monotonic() < deadline, "newsbot slack did not start listening"
                 time.sleep(0.3)
         client = HttpBot(None, SimpleNamespace(server_port=port), slack_api, None)
-        slack_api.slow_down("chat.update", 2.0)
+        slack_api.slow_down("chat.stopStream", 2.0)
         event = mention(slack_api, "What did Modi and Putin discuss?")
         assert client.event(event).status == 200
         slack_api.wait_for(lambda: any(c.params.get("thread_ts") == event["ts"]
-                                       for c in slack_api.calls_to("chat.postMessage")), timeout=60)
+                                       for c in slack_api.calls_to("chat.startStream")), timeout=60)
         proc.send_signal(signal.SIGTERM)
         _, stderr = proc.communicate(timeout=90)
         assert proc.returncode == 0, stderr
         [answer] = [m for m in slack_api.final_messages("C0NEWS")
-                    if m.get("thread_ts") == event["ts"] and any(b["type"] == "actions" for b in m.get("blocks", []))]
+                    if m.get("thread_ts") == event["ts"] and any(b["type"] == "context_actions" for b in m.get("blocks", []))]
         assert "Putin" in answer["text"]
         assert "answers in flight" in stderr, stderr  # it did wait: the answer was not done at SIGTERM
         assert "Traceback" not in stderr

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from bot.slack import messages
-from bot.slack.ui import FEEDBACK_UP
+from bot.slack.ui import FEEDBACK_ACTION, FEEDBACK_UP
 from retrieval import Turn
-from tests.bot.conftest import PING_ARTICLE, PINGS, SIGNING_SECRET, HttpBot, mention
+from tests.bot.conftest import PING_ARTICLE, PINGS, SIGNING_SECRET, HttpBot, mention, serving
 from tests.bot.mock_slack_api import BOT_USER_ID, TEAM_ID, MockSlackAPI
 
 pytestmark = pytest.mark.slow
@@ -23,21 +23,31 @@ QUESTION = "What did Modi and Putin discuss?"
 
 
 def answers_in(api: MockSlackAPI, channel: str, thread_ts: str | None) -> list[dict[str, Any]]:
-    """The bot's finished answers (they carry the 👍/👎 buttons) in one thread of a channel."""
+    """The bot's finished answers (they carry 👍/👎: classic buttons, or the feedback_buttons of a
+    native stream) in one thread of a channel."""
     return [
         m for m in api.final_messages(channel)
-        if m.get("thread_ts") == thread_ts and any(b["type"] == "actions" for b in m.get("blocks", []))
+        if m.get("thread_ts") == thread_ts and any(b["type"] in ("actions", "context_actions") for b in m.get("blocks", []))
     ]
 
 
 def bot_posts(api: MockSlackAPI, channel: str, thread_ts: str | None = None) -> list[Any]:
-    return [c for c in api.calls_to("chat.postMessage")
+    """Calls that made a new bot message in a thread: chat.postMessage, or chat.startStream."""
+    return [c for c in api.calls_to("chat.postMessage") + api.calls_to("chat.startStream")
             if c.params["channel"] == channel and c.params.get("thread_ts") == thread_ts]
 
 
 def wait_answered(api: MockSlackAPI, channel: str, thread_ts: str | None, n: int = 1, timeout: float = 60) -> list[dict[str, Any]]:
     api.wait_for(lambda: len(answers_in(api, channel, thread_ts)) >= n, timeout=timeout)
     return answers_in(api, channel, thread_ts)
+
+
+def wait_idle(bot: HttpBot) -> None:
+    """Until the bot has finished every answer (a stopped stream may still be replaced after it first
+    shows its feedback buttons)."""
+    from bot.slack.app import answer_pool
+
+    bot.api.wait_for(lambda: answer_pool(bot.app).in_flight == 0)
 
 
 def all_text(block_or_message: Any) -> str:
@@ -53,16 +63,17 @@ def test_mention_is_answered_in_its_thread_with_sources_and_buttons(http_bot: Ht
     [answer] = wait_answered(api, "C0NEWS", event["ts"])
     react = api.calls_to("reactions.add")[0].params
     assert (react["channel"], react["timestamp"], react["name"]) == ("C0NEWS", event["ts"], "eyes")
-    [placeholder] = bot_posts(api, "C0NEWS", event["ts"])
-    assert placeholder.params["text"] == messages.PLACEHOLDER
+    [stream] = bot_posts(api, "C0NEWS", event["ts"])  # streamed natively: no placeholder
+    assert stream.method == "chat.startStream" and not api.calls_to("chat.postMessage")
     assert "Putin" in answer["text"] and answer["text"].strip()  # the plain fallback is always set
     kinds = [b["type"] for b in answer["blocks"]]
-    assert kinds[0] == "section" and kinds[-1] == "actions" and "context" in kinds
+    assert kinds[-1] == "context_actions" and "context" in kinds
     sources = [b["elements"][0]["text"] for b in answer["blocks"] if b["type"] == "context"]
     assert any(s.startswith("[1] ") and " · 2021-12-20 · " in s for s in sources), sources
-    buttons = answer["blocks"][-1]["elements"]
-    assert [b["text"]["text"] for b in buttons] == ["👍", "👎"]
-    assert json.loads(buttons[0]["value"])["q"] == QUESTION
+    buttons = answer["blocks"][-1]["elements"][0]
+    assert buttons["type"] == "feedback_buttons"
+    assert [buttons[k]["text"]["text"] for k in ("positive_button", "negative_button")] == ["👍", "👎"]
+    assert json.loads(buttons["positive_button"]["value"])["q"] == QUESTION
 
 
 def test_direct_message_is_answered_in_a_thread(http_bot: HttpBot) -> None:
@@ -125,31 +136,44 @@ def test_slash_command_is_acknowledged_at_once_and_answered_in_the_channel(http_
     assert api.calls_to("respond/2")[0].params["text"] == messages.EMPTY_QUESTION
 
 
-def test_feedback_click_is_recorded_logged_and_acknowledged(http_bot: HttpBot, caplog: pytest.LogCaptureFixture) -> None:
-    api = http_bot.api
-    event = mention(api, QUESTION)
-    http_bot.event(event)
-    [answer] = wait_answered(api, "C0NEWS", event["ts"])
-    up = answer["blocks"][-1]["elements"][0]
-    payload = {
-        "type": "block_actions", "team": {"id": TEAM_ID}, "user": {"id": "U0BOB"},
-        "api_app_id": "A0NEWSBOT", "container": {"type": "message", "message_ts": answer["ts"], "channel_id": "C0NEWS"},
-        "channel": {"id": "C0NEWS"}, "message": answer, "trigger_id": "1.2.3",
-        "actions": [{"type": "button", "action_id": up["action_id"], "block_id": answer["blocks"][-1]["block_id"],
-                     "value": up["value"], "action_ts": str(time.time())}],
-    }
-    with caplog.at_level(logging.INFO, logger="bot.slack.feedback"):
-        reply = http_bot.action(payload)
-        assert reply.status == 200 and reply.seconds < 3
-        api.wait_for(lambda: bool(api.calls_to("chat.postEphemeral")))
-    assert up["action_id"] == FEEDBACK_UP
-    [fb] = http_bot.feedback.all()
+@pytest.mark.parametrize("streaming, vote", [("native", "up"), ("native", "down"), ("update", "up")])
+def test_feedback_click_is_recorded_logged_and_acknowledged(
+    slack_api: MockSlackAPI, slack_desk: Any, tmp_path: Any, caplog: pytest.LogCaptureFixture, streaming: str, vote: str
+) -> None:
+    """Native streams carry one `feedback_buttons` element (its value says which button); the
+    chat.update way carries two classic buttons (their action_ids say which)."""
+    api = slack_api
+    with serving(slack_desk, api, tmp_path / "fb.sqlite3", streaming=streaming) as http_bot:
+        event = mention(api, QUESTION)
+        http_bot.event(event)
+        [answer] = wait_answered(api, "C0NEWS", event["ts"])
+        block = answer["blocks"][-1]
+        if streaming == "native":
+            element = block["elements"][0]
+            clicked = {"type": "feedback_buttons", "action_id": element["action_id"],
+                       "value": element["positive_button" if vote == "up" else "negative_button"]["value"]}
+            assert element["action_id"] == FEEDBACK_ACTION
+        else:
+            button = block["elements"][0]
+            clicked = {"type": "button", "action_id": button["action_id"], "value": button["value"]}
+            assert button["action_id"] == FEEDBACK_UP
+        payload = {
+            "type": "block_actions", "team": {"id": TEAM_ID}, "user": {"id": "U0BOB"},
+            "api_app_id": "A0NEWSBOT", "container": {"type": "message", "message_ts": answer["ts"], "channel_id": "C0NEWS"},
+            "channel": {"id": "C0NEWS"}, "message": answer, "trigger_id": "1.2.3",
+            "actions": [{**clicked, "block_id": block["block_id"], "action_ts": str(time.time())}],
+        }
+        with caplog.at_level(logging.INFO, logger="bot.slack.feedback"):
+            reply = http_bot.action(payload)
+            assert reply.status == 200 and reply.seconds < 3
+            api.wait_for(lambda: bool(api.calls_to("chat.postEphemeral")))
+        [fb] = http_bot.feedback.all()
     assert (fb.vote, fb.user, fb.channel, fb.message_ts, fb.thread_ts, fb.question) == (
-        "up", "U0BOB", "C0NEWS", answer["ts"], event["ts"], QUESTION)
+        vote, "U0BOB", "C0NEWS", answer["ts"], event["ts"], QUESTION)
     assert "Putin" in fb.answer
-    assert any("feedback up from U0BOB" in r.getMessage() for r in caplog.records)
+    assert any(f"feedback {vote} from U0BOB" in r.getMessage() for r in caplog.records)
     thanks = api.calls_to("chat.postEphemeral")[0].params
-    assert thanks["user"] == "U0BOB" and thanks["text"] == messages.FEEDBACK_THANKS["up"]
+    assert thanks["user"] == "U0BOB" and thanks["text"] == messages.FEEDBACK_THANKS[vote]
 
 
 def test_http_retries_and_repeated_event_ids_answer_once(http_bot: HttpBot) -> None:
@@ -214,12 +238,15 @@ def test_pings_in_articles_never_reach_slack_unescaped(http_bot: HttpBot) -> Non
     api = http_bot.api
     event = mention(api, "How many visitors came to the Lakeside lantern festival?")
     http_bot.event(event)
+    wait_answered(api, "C0NEWS", event["ts"])
+    wait_idle(http_bot)
     [answer] = wait_answered(api, "C0NEWS", event["ts"])
     assert "lantern" in answer["text"].lower()
     escaped = [ping.replace("<", "&lt;").replace(">", "&gt;") for ping in PINGS]
     assert any(e in all_text(answer) for e in escaped)  # the article's text is there (whichever sentence), escaped
     assert PING_ARTICLE["url"] in all_text(answer)
-    sent = api.calls_to("chat.postMessage") + api.calls_to("chat.update")
+    sent = [c for c in api.calls if c.method.startswith("chat.")]
+    assert {c.method for c in sent} >= {"chat.startStream", "chat.stopStream"}
     for call in sent:
         for ping in PINGS:
             assert ping not in all_text(call.params), (ping, call.params)
@@ -229,8 +256,10 @@ def test_questions_cannot_ping_either(http_bot: HttpBot) -> None:
     api = http_bot.api
     http_bot.command(command="/news", text="<!channel> what did Modi and Putin discuss? <@U0ADMIN>",
                      channel_id="C0CMD", user_id="U0ALICE", response_url=api.url.replace("/api/", "/respond/1"))
+    wait_answered(api, "C0CMD", None)
+    wait_idle(http_bot)
     [answer] = wait_answered(api, "C0CMD", None)
-    for call in api.calls_to("chat.postMessage") + api.calls_to("chat.update"):
+    for call in [c for c in api.calls if c.method.startswith("chat.")]:
         assert "<!channel>" not in all_text(call.params) and "<@U0ADMIN>" not in all_text(call.params)
     assert "<@U0ALICE> asked" in all_text(answer)  # the one mention we write ourselves
 
@@ -252,18 +281,19 @@ def test_twenty_mentions_at_once_are_all_answered_once(http_bot: HttpBot) -> Non
 
 def test_rate_limited_api_calls_are_retried_after_retry_after(http_bot: HttpBot) -> None:
     api = http_bot.api
-    api.fail_next("chat.postMessage", 429, retry_after=1)
+    api.fail_next("chat.startStream", 429, retry_after=1)
     event = mention(api, QUESTION)
     http_bot.event(event)
     [answer] = wait_answered(api, "C0NEWS", event["ts"])
-    first, second = api.calls_to("chat.postMessage")[:2]
+    first, second = api.calls_to("chat.startStream")[:2]
     assert first.params == second.params and second.at - first.at >= 1.0
     assert "Putin" in answer["text"]
 
 
-def test_streaming_edits_the_placeholder_at_most_about_once_a_second(http_bot: HttpBot, slack_desk: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The real answer, handed out word by word over ~3 s, as a generating LLM would."""
-    api = http_bot.api
+def test_update_mode_edits_the_placeholder_at_most_about_once_a_second(slack_api: MockSlackAPI, slack_desk: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """NEWSBOT_SLACK_STREAMING=update: the real answer, handed out word by word over ~3 s, as a
+    generating LLM would. (Native streaming's cadence: tests/bot/test_slack_streaming.py.)"""
+    api = slack_api
     real_stream = slack_desk.stream
 
     def slow_stream(question: str, **kw: Any) -> Any:
@@ -276,9 +306,10 @@ def test_streaming_edits_the_placeholder_at_most_about_once_a_second(http_bot: H
                 yield item
 
     monkeypatch.setattr(slack_desk, "stream", slow_stream)
-    event = mention(api, QUESTION)
-    http_bot.event(event)
-    [answer] = wait_answered(api, "C0NEWS", event["ts"])
+    with serving(slack_desk, api, tmp_path / "fb.sqlite3", streaming="update") as http_bot:
+        event = mention(api, QUESTION)
+        http_bot.event(event)
+        [answer] = wait_answered(api, "C0NEWS", event["ts"])
     updates = [c for c in api.calls_to("chat.update") if c.params["ts"] == answer["ts"]]
     assert len(updates) >= 3  # at least two partial edits, then the final message
     partial = updates[:-1]

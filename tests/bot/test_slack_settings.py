@@ -18,6 +18,7 @@ SLACK_NUMBERS = (
     "PORT", "NEWSBOT_SLACK_WORKERS", "NEWSBOT_SLACK_MAX_CONCURRENT_ANSWERS", "NEWSBOT_SLACK_UPDATE_INTERVAL",
     "NEWSBOT_SLACK_DEDUPE_TTL", "NEWSBOT_SLACK_RATE_LIMIT_RETRIES", "NEWSBOT_SLACK_MAX_BODY_BYTES",
     "NEWSBOT_SLACK_READ_TIMEOUT", "NEWSBOT_SLACK_KEEP_ALIVE", "NEWSBOT_SLACK_MAX_CONNECTIONS", "NEWSBOT_SLACK_DRAIN_SECONDS",
+    "NEWSBOT_SLACK_STREAM_BUFFER", "NEWSBOT_SLACK_STREAMING",
 )
 
 
@@ -42,6 +43,11 @@ def test_from_env_reads_every_variable_and_defaults_the_rest(monkeypatch: pytest
         monkeypatch.setenv(name, value)
     s = SlackSettings.from_env()
     assert (s.max_body_bytes, s.read_timeout, s.keep_alive, s.max_connections, s.drain_seconds) == (2048, 2.5, 7.0, 20, 30.0)
+    assert (s.streaming, s.stream_buffer) == ("native", 256)
+    monkeypatch.setenv("NEWSBOT_SLACK_STREAMING", "Update")
+    monkeypatch.setenv("NEWSBOT_SLACK_STREAM_BUFFER", "512")
+    s = SlackSettings.from_env()
+    assert (s.streaming, s.stream_buffer) == ("update", 512)
 
 
 def test_a_dotenv_file_fills_what_the_environment_does_not_set(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -12,9 +12,12 @@ from bot.slack.ui import (
     FALLBACK_CHARS,
     SECTION_LIMIT,
     answer_messages,
+    feedback_buttons_block,
     feedback_value,
     source_mrkdwn,
     split_text,
+    stream_final_blocks,
+    stream_markdown,
     streaming_message,
 )
 from retrieval import Answer, Citation
@@ -93,3 +96,25 @@ def test_feedback_value_fits_even_for_huge_questions() -> None:
 def test_slash_answers_say_who_asked_without_letting_them_ping() -> None:
     [msg] = answer_messages(Answer("<!channel> news?", "Nothing.", [], abstained=True), asked_by="U0ALICE")
     assert msg["blocks"][0]["elements"][0]["text"] == "<@U0ALICE> asked: &lt;!channel&gt; news?"
+
+
+def test_stream_final_blocks_are_sources_then_feedback_buttons() -> None:
+    answer = Answer("Q?", "Modi and Putin spoke [1][2].", [cite(1), cite(2)], abstained=False)
+    *sources, feedback = stream_final_blocks(answer)
+    assert [b["elements"][0]["text"] for b in sources] == [source_mrkdwn(cite(1)), source_mrkdwn(cite(2))]
+    assert feedback == feedback_buttons_block("Q?")
+    assert feedback["type"] == "context_actions"
+    [element] = feedback["elements"]
+    assert element["type"] == "feedback_buttons"
+    assert json.loads(element["positive_button"]["value"]) == {"v": "up", "q": "Q?"}
+    assert json.loads(element["negative_button"]["value"]) == {"v": "down", "q": "Q?"}
+    assert len(feedback_value('"<é>"' * 2000, "down")) <= BUTTON_VALUE_LIMIT
+    [msg] = answer_messages(answer, feedback="context_actions")
+    assert msg["blocks"][-1] == feedback
+
+
+def test_streamed_markdown_cannot_ping_or_link() -> None:
+    text = stream_markdown("see [here](https://evil.example/x) <!channel> <@U1> @here & www.evil.com")
+    for shape in ("<!channel>", "<@U1>", "](", "https://", "@here", "www.evil.com"):
+        assert shape not in text, shape
+    assert "&lt;!channel&gt;" in text and "&amp;" in text
