@@ -10,6 +10,7 @@ engine halfway through a step: the worker drops the rest of the stream at its ne
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 import threading
 import time
@@ -218,4 +219,8 @@ def run_chat(settings: Settings, filters: Filters | None = None) -> int:
     filters = filters or Filters()
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         return _plain_loop(settings, filters)
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        # started from a background job of a script (`cmd &` ignores SIGINT, and the child
+        # inherits that): on a terminal, Ctrl-C must still cancel an answer
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     return Repl(settings, make_console(), filters).run()
