@@ -4,7 +4,11 @@ pings), a fake Slack Web API on 127.0.0.1, and the app served over real HTTP or 
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import socket
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.parse
@@ -166,3 +170,31 @@ def socket_bot(slack_api: MockSlackAPI, slack_desk: Any, tmp_path: Path) -> Iter
     yield handler, ws
     handler.close()
     ws.stop()
+
+
+def start_slack_process(
+    home: Path, slack_api: MockSlackAPI, *args: str, health: str = "/healthz", timeout: float = 120
+) -> tuple[subprocess.Popen[str], int]:
+    """A real `newsbot slack` process (HTTP mode, extractive answers) on a free port, once its
+    health check answers; the caller stops it."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "SLACK_BOT_TOKEN": "xoxb-test", "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+           "SLACK_API_URL": slack_api.url, "NEWSBOT_HOME": str(home), "NEWSBOT_LLM": "extractive"}
+    env.pop("SLACK_APP_TOKEN", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from bot.cli import main; main()", "-v", "slack", *args, "--host", "127.0.0.1",
+         "--port", str(port)],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=Path(__file__).parents[2],
+    )
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{health}", timeout=2) as resp:
+                assert resp.status == 200
+                return proc, port
+        except OSError:
+            assert proc.poll() is None, proc.communicate()[1]
+            assert time.monotonic() < deadline, "newsbot slack did not start listening"
+            time.sleep(0.3)

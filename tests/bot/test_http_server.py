@@ -5,12 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import shutil
 import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 import urllib.error
@@ -26,7 +23,7 @@ import pytest
 from bot.slack import messages
 from bot.slack.app import AnswerPool
 from bot.slack.http_server import RequestLimits
-from tests.bot.conftest import SIGNING_SECRET, HttpBot, mention, serving
+from tests.bot.conftest import HttpBot, mention, serving, start_slack_process
 from tests.bot.mock_slack_api import MockSlackAPI
 
 MiB = 1024 * 1024
@@ -270,28 +267,8 @@ def test_sigterm_lets_the_answer_in_flight_be_posted_then_exits_0(
     after 2 s here, so the answer is still being written when SIGTERM arrives."""
     home = tmp_path / "home"
     shutil.copytree(corpus_home, home)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {**os.environ, "SLACK_BOT_TOKEN": "xoxb-test", "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-           "SLACK_API_URL": slack_api.url, "NEWSBOT_HOME": str(home), "NEWSBOT_LLM": "extractive"}
-    env.pop("SLACK_APP_TOKEN", None)
-    proc = subprocess.Popen(
-        [sys.executable, "-c", "from bot.cli import main; main()", "-v", "slack", "--http", "--host", "127.0.0.1",
-         "--port", str(port)],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=Path(__file__).parents[2],
-    )
+    proc, port = start_slack_process(home, slack_api, "--http")
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as resp:
-                    assert resp.status == 200
-                    break
-            except OSError:
-                assert proc.poll() is None, proc.communicate()[1]
-                assert time.monotonic() < deadline, "newsbot slack did not start listening"
-                time.sleep(0.3)
         client = HttpBot(None, SimpleNamespace(server_port=port), slack_api, None)
         slack_api.slow_down("chat.stopStream", 2.0)
         event = mention(slack_api, "What did Modi and Putin discuss?")

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -15,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from bot.cli import cli
-from tests.bot.conftest import SIGNING_SECRET
+from tests.bot.conftest import start_slack_process
 from tests.bot.mock_slack_api import MockSlackAPI
 
 
@@ -38,27 +36,8 @@ def test_rejected_token_is_one_clear_line(tmp_path: Path, slack_api: MockSlackAP
 
 @pytest.mark.slow
 def test_newsbot_slack_serves_http_events(tmp_path: Path, slack_api: MockSlackAPI) -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {**os.environ, "SLACK_BOT_TOKEN": "xoxb-test", "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-           "SLACK_API_URL": slack_api.url, "NEWSBOT_HOME": str(tmp_path / "home"), "NEWSBOT_LLM": "extractive"}
-    env.pop("SLACK_APP_TOKEN", None)
-    proc = subprocess.Popen(
-        [sys.executable, "-c", "from bot.cli import main; main()", "-v", "slack", "--host", "127.0.0.1", "--port", str(port)],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=Path(__file__).parents[2],
-    )
+    proc, port = start_slack_process(tmp_path / "home", slack_api, health="/health", timeout=90)
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as resp:
-                    assert resp.status == 200
-                    break
-            except OSError:
-                assert proc.poll() is None, proc.communicate()[1]
-                assert time.monotonic() < deadline, "newsbot slack did not start listening"
-                time.sleep(0.3)
         assert [c.method for c in slack_api.calls] == ["auth.test"]
         unsigned = urllib.request.Request(f"http://127.0.0.1:{port}/slack/events", method="POST",
                                           data=json.dumps({"type": "event_callback"}).encode(),
