@@ -300,7 +300,7 @@ def _register_feed_commands() -> None:
 
 _register_feed_commands()
 
-EXTRAS = {"slack": ("slack_bolt", "slack_sdk", "starlette", "uvicorn"), "mcp": ("mcp",)}  # extra -> the packages it brings
+EXTRAS = {"slack": ("slack_bolt", "slack_sdk", "starlette", "uvicorn", "cachetools", "redis"), "mcp": ("mcp",)}  # extra -> the packages it brings
 
 
 def _front_end(module: str, extra: str) -> Any:

@@ -21,7 +21,7 @@ from retrieval.errors import (
 )
 from retrieval.search.hybrid import Filters, SearchResult
 from retrieval.settings import Settings, env_float, env_int, load_dotenv_once
-from retrieval.types import ABSTAIN_TEXT, HISTORY_TURNS, Answer, Article, ArticleHit, Citation, IngestReport, Passage, Turn
+from retrieval.types import ABSTAIN_TEXT, HISTORY_TURNS, Answer, Article, ArticleHit, Citation, IngestReport, OnStage, Passage, Stage, Turn
 
 if TYPE_CHECKING:
     from retrieval.runnables import NewsRetriever, answer_runnable
@@ -45,8 +45,10 @@ __all__ = [
     "NewsbotError",
     "Passage",
     "QuestionError",
+    "OnStage",
     "SearchResult",
     "Settings",
+    "Stage",
     "Turn",
     "answer_runnable",
     "checked_question",

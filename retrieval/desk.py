@@ -27,7 +27,7 @@ from retrieval.ingest.loaders import Loaded, load
 from retrieval.search.hybrid import Filters, HybridSearcher, SearchResult
 from retrieval.settings import Settings
 from retrieval.index.store import ChromaStore
-from retrieval.types import Answer, IngestReport, Turn
+from retrieval.types import Answer, IngestReport, OnStage, Turn
 
 if TYPE_CHECKING:  # langchain takes seconds to import; only answering needs it
     from retrieval.answer.llm import LoadedLLM
@@ -208,19 +208,21 @@ class NewsDesk:
         until: dt.date | None = None,
         sources: Sequence[str] = (),
         as_of: dt.date | None = None,
+        on_stage: OnStage | None = None,
     ) -> Iterator[str | Answer]:
         """Text as it is produced (str pieces), then the checked Answer, always last.
 
         The final Answer's text is authoritative: citation checking may change what streamed
-        (retrieval/answer/pipeline.py has the steps)."""
+        (retrieval/answer/pipeline.py has the steps). `on_stage` is told when searching, reading
+        and writing begin, for a front-end's progress line."""
         from retrieval.answer.pipeline import AnswerPipeline
 
         question = checked_question(question)
         pipeline = AnswerPipeline(
             self._search, self.embedder, self.llm(), self.settings.min_relevance,
-            self.sentence_scorer(), self.settings.min_confidence, self.settings.prompt_chars,
+            self.sentence_scorer(), self.settings.min_confidence, self.settings.prompt_chars, self.store.newest,
         )
-        yield from pipeline.stream(question, history, Filters(since, until, tuple(sources), as_of))
+        yield from pipeline.stream(question, history, Filters(since, until, tuple(sources), as_of), on_stage)
 
     # --- inspection ----------------------------------------------------------------------------
 

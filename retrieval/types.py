@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import Any, Callable, Literal
 
 
 @dataclass(frozen=True)
@@ -110,6 +110,17 @@ class Citation:
         d["also"] = list(self.also)
         return d
 
+
+@dataclass(frozen=True)
+class Stage:
+    """Where an answer has got to, for front-ends that show progress while the first words are
+    still seconds away (Slack's "Searching the news…" status line)."""
+
+    name: Literal["searching", "reading", "writing"]
+    articles: int = 0  # "reading": how many articles the answer is chosen from
+
+
+OnStage = Callable[[Stage], None]
 
 ABSTAIN_TEXT = "I couldn't find this in the news I have."  # what an Answer that abstains says
 

@@ -1,7 +1,8 @@
 """The real local model (Qwen2.5-Coder-1.5B-Instruct through llama.cpp) over corpus/.
 
-Few tests on purpose: each answer takes 10-30 s on 2 cores. The model is joined from its
-installed parts once per session and loaded once (llama.cpp instances are shared per process).
+Few tests on purpose: each answer takes 10-30 s on 2 cores (the lock tests below ask for 8 tokens).
+The model is joined from its installed parts once per session and loaded once (llama.cpp instances
+are shared per process, each with the one lock every generation on it takes).
 """
 
 from __future__ import annotations
@@ -10,6 +11,9 @@ import datetime as dt
 import json
 import re
 import shutil
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -92,3 +96,127 @@ def test_instructions_inside_an_article_change_nothing(local_desk: NewsDesk, tmp
     # the model may cite the injected article's one real sentence, never follow its instructions
     assert not answer.abstained and "modi" in lowered, answer
     assert all(c.title == "Modi and Putin talk by phone" or c.title.startswith(SEED_TITLE) for c in answer.citations)
+
+
+# --- one model, one lock: generations never mix, and nobody holds the model between chunks ---------
+
+COUNT = "Count from 1 to 20, separated by spaces."
+DAYS = "Name the days of the week, starting with Monday."
+LONG = "Count from 1 to 200, separated by spaces."
+# llama.cpp stops within a token of being told to; one token takes ~0.08 s on 2 idle cores, but up
+# to ~3.5 s was measured with other jobs on them, so the wall-clock bound leaves room for that.
+RELEASE_WITHIN = 5.0
+
+
+class RateLimited(Exception):
+    """What the Slack client raises on a 429 that it will not retry."""
+
+
+@pytest.fixture(scope="module")
+def two_chats(local_model: Path, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """Two LlamaChat objects built as the app builds them (so they reuse the desk tests' model)."""
+    from retrieval.answer.llm import local_backend
+
+    settings = Settings(home=tmp_path_factory.mktemp("lock-home"), llm_model=str(local_model), llm_max_tokens=8)
+    return local_backend(settings), local_backend(settings)
+
+
+@pytest.fixture(scope="module")
+def solo(two_chats) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    """Each question's answer when nothing else runs: what every concurrent run must reproduce."""
+    chat = two_chats[0]
+    return {q: chat.invoke(q).text for q in (COUNT, DAYS)}
+
+
+def _streamed(chat, question: str, pause: float = 0.0) -> str:  # type: ignore[no-untyped-def]
+    text = ""
+    for chunk in chat.stream(question):
+        text += chunk.text
+        time.sleep(pause)  # the consumer's own work between chunks (a Slack chat.update)
+    return text
+
+
+def test_every_llamachat_over_a_model_shares_its_lock_and_generations_never_mix(two_chats, solo) -> None:  # type: ignore[no-untyped-def]
+    a, b = two_chats
+    assert a is not b and a.loaded is b.loaded and a.loaded.lock is b.loaded.lock
+    assert solo[COUNT].startswith("1 2 3") and solo[DAYS].startswith("Monday"), solo
+
+    start = threading.Barrier(2)
+    results: dict[str, str] = {}
+
+    def run(name: str, answer: Callable[[], str]) -> None:
+        start.wait()
+        results[name] = answer()
+
+    threads = [
+        threading.Thread(target=run, args=("count", lambda: _streamed(a, COUNT, pause=0.05))),
+        threading.Thread(target=run, args=("days", lambda: b.invoke(DAYS).text)),  # _generate: same lock
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=300)
+    assert results == {"count": solo[COUNT], "days": solo[DAYS]}
+
+
+def test_a_consumer_sleeping_between_chunks_does_not_hold_the_model(two_chats, solo) -> None:  # type: ignore[no-untyped-def]
+    chat = two_chats[0]  # the same LlamaChat: the old per-stream lock blocked the other answer here
+    stream = chat.stream(COUNT)
+    first = next(stream)
+    other: dict[str, str] = {}
+    done = threading.Event()
+
+    def answer_another_question() -> None:
+        other["text"] = _streamed(chat, DAYS)
+        done.set()
+
+    threading.Thread(target=answer_another_question, daemon=True).start()
+    # the consumer now sleeps (a 429's Retry-After) with its stream open; the other answer completes
+    assert done.wait(timeout=300), "the other generation waited for the sleeping consumer"
+    rest = "".join(chunk.text for chunk in stream)
+    assert other["text"] == solo[DAYS] and first.text + rest == solo[COUNT]
+
+
+@pytest.mark.parametrize("leave", ["close", "drop", "raise"])
+def test_a_stream_left_part_way_releases_the_model_at_once(two_chats, solo, leave: str) -> None:  # type: ignore[no-untyped-def]
+    chat = two_chats[0]
+    loaded = chat.loaded
+    chat.invoke(LONG, max_tokens=1)  # evaluates the prompt, and stops before evaluating a token after it
+    with loaded.lock:
+        prompt_tokens = loaded.llama.n_tokens
+
+    if leave == "raise":
+        def consume() -> None:
+            for _chunk in chat.stream(LONG, max_tokens=256):
+                raise RateLimited("429 Too Many Requests")
+
+        with pytest.raises(RateLimited):
+            consume()
+    else:
+        stream = chat.stream(LONG, max_tokens=256)  # ~20 s or more if left to run
+        assert next(stream).text
+        if leave == "close":
+            stream.close()
+        else:
+            del stream  # dropped: CPython finalises it at once
+    left = time.monotonic()
+    assert loaded.lock.acquire(timeout=RELEASE_WITHIN), "the model is still locked"
+    try:
+        released = time.monotonic() - left
+        answered = loaded.llama.n_tokens - prompt_tokens
+    finally:
+        loaded.lock.release()
+    assert answered <= 8, answered  # stopped after a token or two of the 256 it was allowed
+    workers = [t for t in threading.enumerate() if t.name == "llama-stream"]
+    for t in workers:
+        t.join(timeout=RELEASE_WITHIN)
+    assert not any(t.is_alive() for t in workers)
+    assert _streamed(chat, COUNT) == solo[COUNT], f"released after {released:.2f} s"
+
+
+def test_a_llama_cpp_error_reaches_the_consumer_and_frees_the_model(two_chats) -> None:  # type: ignore[no-untyped-def]
+    chat = two_chats[0]
+    with pytest.raises(ValueError, match="exceed context window"):
+        list(chat.stream("news " * 3000))
+    assert chat.loaded.lock.acquire(timeout=RELEASE_WITHIN)
+    chat.loaded.lock.release()

@@ -25,10 +25,11 @@ from slack_bolt.error import BoltError
 from slack_sdk import WebClient
 from slack_sdk.http_retry import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 
-from bot.slack.feedback import FeedbackStore
+from bot.slack.dedupe import ping, seen_keys
+from bot.slack.feedback import FeedbackRecords, feedback_store
 from bot.slack.http_server import serve_http
 from bot.slack.listeners import register_listeners
-from bot.slack.settings import EVENTS_PATH, SlackSettings
+from bot.slack.settings import EVENTS_PATH, SlackSettings, redacted
 from retrieval import ConfigError, EmptyIndexError, NewsDesk
 
 if TYPE_CHECKING:
@@ -37,7 +38,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-__all__ = ["AnswerPool", "answer_pool", "build_app", "build_client", "run", "serve_http", "socket_mode_handler"]
+__all__ = [
+    "AnswerPool", "answer_pool", "build_app", "build_client", "log_replicas", "run", "serve_http", "socket_mode_handler",
+]
 
 
 class AnswerPool(ThreadPoolExecutor):
@@ -107,7 +110,7 @@ def build_app(
     settings: SlackSettings | None = None,
     *,
     socket_mode: bool = False,
-    feedback: FeedbackStore | None = None,
+    feedback: FeedbackRecords | None = None,
 ) -> App:
     """A Bolt App answering from `desk`; `settings` default to `SlackSettings.from_env()`.
 
@@ -131,7 +134,9 @@ def build_app(
         raise ConfigError(f"Slack did not accept SLACK_BOT_TOKEN ({settings.api_url}): {e}") from e
     except OSError as e:
         raise ConfigError(f"cannot reach the Slack Web API at {settings.api_url}: {e}") from e
-    register_listeners(app, desk, feedback or FeedbackStore.under(desk.settings.home), settings)
+    if feedback is None:  # Redis with NEWSBOT_REDIS_URL, else SQLite under the home
+        feedback = feedback_store(settings, desk.settings.home)
+    register_listeners(app, desk, feedback, settings, seen=seen_keys(settings))
     return app
 
 
@@ -142,6 +147,26 @@ def socket_mode_handler(app: App, app_token: str) -> "SocketModeHandler":
     if not app_token:
         raise ConfigError("SLACK_APP_TOKEN is not set: Socket Mode needs an app-level token (xapp-…)")
     return SocketModeHandler(app, app_token=app_token, web_client=app.client)
+
+
+def log_replicas(settings: SlackSettings) -> None:
+    """Say at start-up where de-duplication and feedback live, and warn when that will not hold. An
+    unreachable Redis is a warning, not a stop: it may come up later, and until then every event
+    is answered (each process de-duplicating on its own)."""
+    if settings.redis_url:
+        where = redacted(settings.redis_url)
+        problem = ping(settings.redis_url)
+        if problem:
+            log.warning("Redis at %s (NEWSBOT_REDIS_URL) is not reachable (%s): answering anyway; until it is, "
+                        "each process de-duplicates on its own and feedback clicks are only logged", where, problem)
+        else:
+            log.info("de-duplication and feedback are shared through Redis at %s", where)
+        return
+    log.info("de-duplication is per-process without NEWSBOT_REDIS_URL; feedback goes to SQLite under NEWSBOT_HOME")
+    if settings.web_concurrency > 1:
+        log.warning("WEB_CONCURRENCY=%d but NEWSBOT_REDIS_URL is not set: each process de-duplicates on its own, "
+                    "so a redelivered event may be answered more than once; set NEWSBOT_REDIS_URL to share it",
+                    settings.web_concurrency)
 
 
 def run(
@@ -157,6 +182,7 @@ def run(
     settings = settings or SlackSettings.from_env()
     use_socket = bool(settings.app_token) if socket_mode is None else socket_mode
     app = build_app(desk, settings, socket_mode=use_socket)  # settings and token are checked before the slow part
+    log_replicas(settings)
     try:
         desk.warm_up()
     except EmptyIndexError:

@@ -1,4 +1,5 @@
-"""👍/👎 clicks on answers, kept in a small SQLite file under the data dir and logged.
+"""👍/👎 clicks on answers, logged and kept: in a small SQLite file under the data dir, or, with
+NEWSBOT_REDIS_URL, in a Redis stream every replica writes to (`feedback_store` picks).
 
 SQLite because it needs no server, survives restarts, and can be read with any tool later to see
 which answers people found wrong. One connection per write keeps it safe across worker threads.
@@ -7,11 +8,19 @@ which answers people found wrong. One connection per write keeps it safe across 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import sqlite3
 import threading
-from dataclasses import astuple, dataclass
+from dataclasses import asdict, astuple, dataclass, fields
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from bot.slack.dedupe import redis_client
+from bot.slack.settings import SlackSettings, redacted
+
+if TYPE_CHECKING:
+    import redis
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +52,32 @@ class Feedback:
     answer: str
 
 
+class FeedbackRecords(Protocol):
+    """Where clicks go: `FeedbackStore` (SQLite) or `RedisFeedbackStore`."""
+
+    def record(self, fb: Feedback) -> None: ...
+
+    def all(self) -> list[Feedback]: ...
+
+
+def feedback_store(settings: SlackSettings, home: Path) -> FeedbackRecords:
+    """In Redis when `settings.redis_url` is set (shared by replicas), else SQLite under `home`."""
+    if settings.redis_url:
+        return RedisFeedbackStore(redis_client(settings.redis_url), where=redacted(settings.redis_url))
+    return FeedbackStore.under(home)
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def _logged(fb: Feedback) -> None:
+    log.info(
+        "feedback %s from %s on message %s in %s: %r",
+        fb.vote, fb.user, fb.message_ts, fb.channel, fb.question[:200],
+    )
+
+
 class FeedbackStore:
     """Append-only store of feedback clicks."""
 
@@ -64,7 +99,7 @@ class FeedbackStore:
         return conn
 
     def record(self, fb: Feedback) -> None:
-        now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+        now = _now()
         with self._lock:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = self._connect()
@@ -77,10 +112,7 @@ class FeedbackStore:
                     )
             finally:
                 conn.close()
-        log.info(
-            "feedback %s from %s on message %s in %s: %r",
-            fb.vote, fb.user, fb.message_ts, fb.channel, fb.question[:200],
-        )
+        _logged(fb)
 
     def all(self) -> list[Feedback]:
         """Every click recorded, oldest first (for reports and tests)."""
@@ -95,3 +127,35 @@ class FeedbackStore:
             finally:
                 conn.close()
         return [Feedback(*row) for row in rows]
+
+
+class RedisFeedbackStore:
+    """Clicks in the Redis stream `newsbot:feedback`, which every replica appends to.
+
+    A stream (XADD) rather than a list of JSON strings: Redis gives each entry a time-ordered id
+    (when it was recorded, in one order across replicas), its fields are the `Feedback` fields
+    (`redis-cli XRANGE newsbot:feedback - +` reads them as they are), and an exporter can later
+    read only what is new (XRANGE after the last id it saw, or a consumer group). It is never
+    trimmed and never expires: it is the record. A click Redis cannot take is logged whole, as
+    an ERROR, rather than failing the thank-you."""
+
+    KEY = "newsbot:feedback"
+
+    def __init__(self, client: "redis.Redis", *, where: str, key: str = KEY) -> None:
+        self.client = client
+        self.where = where  # the URL without its password, for log lines
+        self.key = key
+
+    def record(self, fb: Feedback) -> None:
+        import redis
+
+        try:
+            self.client.xadd(self.key, {"recorded_at": _now(), **asdict(fb)})
+        except redis.RedisError as e:
+            log.error("could not store feedback in Redis at %s (%s): %s", self.where, e, json.dumps(asdict(fb)))
+        _logged(fb)
+
+    def all(self) -> list[Feedback]:
+        """Every click recorded, oldest first (for reports and tests)."""
+        names = [f.name for f in fields(Feedback)]
+        return [Feedback(*(entry.get(n, "") for n in names)) for _id, entry in self.client.xrange(self.key)]

@@ -13,8 +13,6 @@ import json
 import logging
 import re
 import threading
-import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,15 +22,19 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.slack import messages
-from bot.slack.feedback import Feedback, FeedbackStore
+from bot.slack.agent import AskerDates, StatusLine, offer_prompts, set_title
+from bot.slack.dedupe import SeenKeys, seen_keys
+from bot.slack.feedback import Feedback, FeedbackRecords
 from bot.slack.mrkdwn import slack_to_plain
-from bot.slack.settings import DEFAULT_DEDUPE_MAX, SlackSettings
+from bot.slack.settings import SlackSettings
 from bot.slack.streaming import Reply, make_reply
 from bot.slack.ui import (
     FEEDBACK_ACTION,
     FEEDBACK_DOWN,
     FEEDBACK_UP,
     notice_message,
+    posted_question,
+    question_message,
 )
 from retrieval import HISTORY_TURNS, Answer, EmptyIndexError, NewsDesk, Turn
 
@@ -46,33 +48,6 @@ _NOT_ANSWERS = {messages.PLACEHOLDER, messages.ERROR_APOLOGY, messages.EMPTY_IND
 _CANT_POST = {"not_in_channel", "channel_not_found", "is_archived", "restricted_action"}
 
 
-class TTLSet:
-    """A bounded, thread-safe set of recently seen keys; `add` says whether a key is new."""
-
-    def __init__(self, ttl: float, max_size: int = DEFAULT_DEDUPE_MAX) -> None:
-        self.ttl = ttl
-        self.max_size = max_size
-        self._seen: OrderedDict[str, float] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def add(self, key: str) -> bool:
-        now = time.monotonic()
-        with self._lock:
-            while self._seen and next(iter(self._seen.values())) <= now:
-                self._seen.popitem(last=False)
-            if key in self._seen:
-                return False
-            self._seen[key] = now + self.ttl
-            while len(self._seen) > self.max_size:
-                self._seen.popitem(last=False)
-            return True
-
-    def __contains__(self, key: str) -> bool:
-        with self._lock:
-            expiry = self._seen.get(key)
-            return expiry is not None and expiry > time.monotonic()
-
-
 @dataclass
 class SlackAsk:
     """One question as Slack delivered it (text, where it was asked, where to reply), reduced to what
@@ -82,9 +57,8 @@ class SlackAsk:
     channel: str
     user: str
     message_ts: str | None  # the asking message (None for a slash command): 👀 goes on it
-    thread_ts: str | None  # where to reply; None for a new top-level message (slash command)
+    thread_ts: str | None  # where to reply (a slash command's: the question it posted)
     history: list[Turn] = field(default_factory=list)
-    asked_by: str | None = None  # slash commands: shown above the answer
     team: str | None = None  # the asker's team: a native stream in a channel names its recipient
     is_dm: bool = False
     respond: Callable[..., Any] | None = None  # slash commands: ephemeral fallback
@@ -99,7 +73,8 @@ class Listeners:
     `settings` defaults to the built-in values; `build_app` passes the ones it was given."""
 
     def __init__(
-        self, desk: NewsDesk, feedback: FeedbackStore, settings: SlackSettings | None = None, *, seen: TTLSet | None = None
+        self, desk: NewsDesk, feedback: FeedbackRecords, settings: SlackSettings | None = None, *,
+        seen: SeenKeys | None = None,
     ) -> None:
         settings = settings or SlackSettings()
         self.desk = desk
@@ -107,8 +82,10 @@ class Listeners:
         self.update_interval = settings.update_interval
         self.streaming = settings.streaming
         self.stream_buffer = settings.stream_buffer
-        self.seen = seen or TTLSet(settings.dedupe_ttl, settings.dedupe_max)
+        self.seen = seen if seen is not None else seen_keys(settings)  # Redis with a redis_url: shared by replicas
         self._slots = threading.BoundedSemaphore(max(1, settings.max_concurrent_answers))
+        self.prompts = settings.prompts
+        self.dates = AskerDates()
 
     # --- middleware -----------------------------------------------------------------------------
 
@@ -116,11 +93,17 @@ class Listeners:
         """Slack redelivers an event (same `event_id`) when it thinks we missed it: over HTTP with
         `X-Slack-Retry-Num`, in Socket Mode with `retry_attempt` (Bolt maps it to the same header).
         A delivery whose event id we have already taken is acknowledged and dropped; a retry of one we
-        never saw (we were down) is answered, since it is the first answer, not a second."""
+        never saw (we were down) is answered, since it is the first answer, not a second. Slash
+        commands and clicks carry no event id but a `trigger_id`, unique per invocation: with
+        replicas sharing one Redis, a command or click delivered to two of them is handled once."""
         event_id = body.get("event_id")
+        trigger_id = body.get("trigger_id")
         retry = (request.headers.get("x-slack-retry-num") or [None])[0]
         if event_id and not self.seen.add(f"event:{event_id}"):
             log.info("skipping repeated delivery of event %s (retry %s)", event_id, retry)
+            return BoltResponse(status=200, body="")
+        if not event_id and trigger_id and not self.seen.add(f"trigger:{trigger_id}"):
+            log.info("skipping repeated delivery of %s with trigger %s", body.get("command") or body.get("type"), trigger_id)
             return BoltResponse(status=200, body="")
         if retry:
             log.info("event %s is retry %s of one not seen before; handling it", event_id, retry)
@@ -161,18 +144,26 @@ class Listeners:
         self.answer(self._ask(event, context, thread_ts or ts, history or []), client)
 
     def on_command(self, command: dict[str, Any], client: WebClient, respond: Callable[..., Any]) -> None:
-        """`/news QUESTION`: answered in the channel, as a new message that names who asked."""
+        """`/news QUESTION`: the question is posted where everyone sees it (naming who asked), and
+        the answer streams into its thread, where follow-ups then work as after a mention."""
         text = " ".join((command.get("text") or "").split())
         if not text:
             respond(text=messages.EMPTY_QUESTION, response_type="ephemeral")
             return
-        self.answer(
-            SlackAsk(
-                text=slack_to_plain(text), channel=command["channel_id"], user=command["user_id"],
-                message_ts=None, thread_ts=None, asked_by=command["user_id"], respond=respond,
-            ),
-            client,
+        q = SlackAsk(
+            text=slack_to_plain(text), channel=command["channel_id"], user=command["user_id"],
+            message_ts=None, thread_ts=None, team=command.get("team_id"),
+            is_dm=command.get("channel_name") == "directmessage", respond=respond,
         )
+        q.thread_ts = self._post(client, q, question_message(q.user, q.text))
+        if q.thread_ts:
+            self.answer(q, client)
+
+    def on_thread_started(self, event: dict[str, Any], client: WebClient) -> None:
+        """Someone opened a DM with the bot (Slack's agent view): offer a few questions."""
+        thread = event.get("assistant_thread") or {}
+        if thread.get("channel_id") and thread.get("thread_ts"):
+            offer_prompts(client, thread["channel_id"], thread["thread_ts"], self.prompts)
 
     def on_feedback(self, body: dict[str, Any], client: WebClient) -> None:
         """👍/👎 on an answer: stored and logged, then thanked privately."""
@@ -216,14 +207,21 @@ class Listeners:
         reply = make_reply(
             client, streaming=self.streaming, channel=q.channel, thread_ts=q.thread_ts,
             post=lambda message: self._post(client, q, message), interval=self.update_interval,
-            buffer_size=self.stream_buffer, asked_by=q.asked_by, user=q.user, team=q.team, is_dm=q.is_dm,
+            buffer_size=self.stream_buffer, user=q.user, team=q.team, is_dm=q.is_dm,
         )
+        # A placeholder message (update mode) already says we are searching; a native stream shows
+        # nothing until its first words, so Slack's status line fills the wait.
+        status = StatusLine(client, q.channel, q.thread_ts if self.streaming == "native" else None)
         try:
             if not reply.open():
                 return
+            status.show(messages.STATUS_SEARCHING)
+            if q.is_dm and not q.history and q.thread_ts:
+                set_title(client, q.channel, q.thread_ts, q.text)
+            as_of = self.dates.today(client, q.user)
             final = None
             with self._slots:
-                for piece in self.desk.stream(q.text, history=q.history):
+                for piece in self.desk.stream(q.text, history=q.history, as_of=as_of, on_stage=status):
                     if isinstance(piece, Answer):
                         final = piece
                     else:
@@ -288,7 +286,9 @@ class Listeners:
             ours = (context.bot_user_id and m.get("user") == context.bot_user_id) or (
                 context.bot_id and m.get("bot_id") == context.bot_id
             )
-            if ours:
+            if ours and (question := posted_question(m)) is not None:  # a /news question: the asker's words
+                turns.append(Turn("user", slack_to_plain(question)))
+            elif ours:
                 answered = True
                 text = slack_to_plain(m.get("text") or "")
                 if text and m.get("text") not in _NOT_ANSWERS:
@@ -308,13 +308,18 @@ class Listeners:
         return merged[-HISTORY_TURNS:]  # all the engine reads
 
 
-def register_listeners(app: App, desk: NewsDesk, feedback: FeedbackStore, settings: SlackSettings) -> Listeners:
-    """Everything the bot listens to, in one place. Acks are immediate; the work runs lazily."""
-    ls = Listeners(desk, feedback, settings)
+def register_listeners(
+    app: App, desk: NewsDesk, feedback: FeedbackRecords, settings: SlackSettings, *, seen: SeenKeys | None = None
+) -> Listeners:
+    """Everything the bot listens to, in one place. Acks are immediate; the work runs lazily.
+    `seen` defaults to `seen_keys(settings)`: in Redis with NEWSBOT_REDIS_URL, else in this process."""
+    ls = Listeners(desk, feedback, settings, seen=seen)
     app.middleware(ls.skip_repeats)
     app.middleware(ls.skip_noise)
     app.event("app_mention")(ack=just_ack, lazy=[ls.on_mention])
     app.event("message")(ack=just_ack, lazy=[ls.on_message])
+    app.event("assistant_thread_started")(ack=just_ack, lazy=[ls.on_thread_started])
+    app.event("assistant_thread_context_changed")(just_ack)  # we answer from the news, not the channel in view
     app.command(SLASH_COMMAND)(ack=just_ack, lazy=[ls.on_command])
     app.action(re.compile(f"^({FEEDBACK_UP}|{FEEDBACK_DOWN}|{FEEDBACK_ACTION})$"))(ack=just_ack, lazy=[ls.on_feedback])
     return ls

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
+from bot.slack.messages import DEFAULT_PROMPTS
 from retrieval import ConfigError, env_float, env_int, load_dotenv_once
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"  # Slack's own; a proxy or a fake one in tests
@@ -33,6 +35,9 @@ DEFAULT_READ_TIMEOUT = 10.0  # seconds a request's headers, and then its body, m
 DEFAULT_KEEP_ALIVE = 5.0  # seconds an idle keep-alive connection stays open
 DEFAULT_MAX_CONNECTIONS = 100  # connections and requests at once; more get 503 until some finish
 DEFAULT_DRAIN_SECONDS = 60.0  # on SIGTERM, how long answers in flight may take to finish before exit
+# Replicas (bot/slack/dedupe.py): with a Redis URL, de-duplication and feedback are shared by every
+# process using it; without one they stay in this process (and feedback in SQLite under the home).
+REDIS_SCHEMES = ("redis", "rediss", "unix")
 
 
 @dataclass(frozen=True)
@@ -56,10 +61,18 @@ class SlackSettings:
     keep_alive: float = DEFAULT_KEEP_ALIVE
     max_connections: int = DEFAULT_MAX_CONNECTIONS
     drain_seconds: float = DEFAULT_DRAIN_SECONDS
+    # Suggested prompts when someone opens a DM with the bot ("|"-separated in NEWSBOT_SLACK_PROMPTS)
+    prompts: tuple[str, ...] = DEFAULT_PROMPTS
+    redis_url: str = field(default="", repr=False)  # NEWSBOT_REDIS_URL; may hold a password
+    # Worker processes the platform says it runs (WEB_CONCURRENCY, as gunicorn and Heroku read it):
+    # only used to warn that, without Redis, each one de-duplicates on its own.
+    web_concurrency: int = 1
 
     def __post_init__(self) -> None:
         if self.streaming not in STREAMING_MODES:
             raise ConfigError(f"NEWSBOT_SLACK_STREAMING={self.streaming!r} is not one of: {', '.join(STREAMING_MODES)}")
+        if self.redis_url:
+            check_redis_url(self.redis_url)
 
     @classmethod
     def from_env(cls) -> "SlackSettings":
@@ -86,4 +99,52 @@ class SlackSettings:
             keep_alive=env_float("NEWSBOT_SLACK_KEEP_ALIVE", DEFAULT_KEEP_ALIVE),
             max_connections=env_int("NEWSBOT_SLACK_MAX_CONNECTIONS", DEFAULT_MAX_CONNECTIONS),
             drain_seconds=env_float("NEWSBOT_SLACK_DRAIN_SECONDS", DEFAULT_DRAIN_SECONDS),
+            prompts=tuple(q.strip() for q in env.get("NEWSBOT_SLACK_PROMPTS", "").split("|") if q.strip())
+            or DEFAULT_PROMPTS,
+            redis_url=env.get("NEWSBOT_REDIS_URL", "").strip(),
+            web_concurrency=_lenient_int(env.get("WEB_CONCURRENCY", ""), 1),
         )
+
+
+def _lenient_int(raw: str, default: int) -> int:
+    """WEB_CONCURRENCY belongs to the platform and only feeds a warning: a value we cannot read is
+    ignored rather than stopping the bot."""
+    try:
+        return int(raw.strip())
+    except ValueError:
+        return default
+
+
+def redacted(url: str) -> str:
+    """`url` fit for a log line: any password replaced by ***."""
+    try:
+        parts = urlsplit(url)
+        if parts.password is None:  # no password where a URL keeps one; elsewhere, hide any user info
+            return url if "@" not in url else "***@" + url.rpartition("@")[2]
+        host = parts.netloc.rpartition("@")[2]
+        return parts._replace(netloc=f"{parts.username or ''}:***@{host}").geturl()
+    except ValueError:
+        return "<a URL that cannot be parsed>"
+
+
+def check_redis_url(url: str) -> None:
+    """A `ConfigError` naming NEWSBOT_REDIS_URL (never its password) unless `url` is one redis-py
+    takes: redis://[[user]:password@]host[:port][/db], rediss://… (TLS) or unix:///path."""
+    problem = ""
+    try:
+        parts = urlsplit(url)
+        if parts.scheme not in REDIS_SCHEMES:
+            problem = f"its scheme must be one of {', '.join(s + '://' for s in REDIS_SCHEMES)}"
+        elif parts.scheme == "unix" and not parts.path:
+            problem = "a unix:// URL needs a socket path (unix:///run/redis/redis.sock)"
+        elif parts.scheme != "unix" and not parts.hostname:
+            problem = "it names no host"
+        elif parts.scheme != "unix" and parts.path.strip("/") and not parts.path.strip("/").isdigit():
+            problem = f"its database {parts.path.strip('/')!r} is not a number"
+        else:
+            parts.port  # noqa: B018 - raises ValueError unless a number in 0-65535
+    except ValueError as e:
+        problem = str(e)
+    if problem:
+        raise ConfigError(f"NEWSBOT_REDIS_URL={redacted(url)} is not a Redis URL: {problem} "
+                          "(e.g. redis://:PASSWORD@HOST:6379/0)")

@@ -66,9 +66,9 @@ class UpdateReply:
     """A placeholder, edited with chat.update as the answer grows, replaced by the final answer."""
 
     def __init__(self, client: WebClient, channel: str, thread_ts: str | None, post: Post, *,
-                 interval: float, asked_by: str | None = None, ts: str | None = None) -> None:
+                 interval: float, ts: str | None = None) -> None:
         self.client, self.channel, self.thread_ts, self.post = client, channel, thread_ts, post
-        self.interval, self.asked_by, self.ts = interval, asked_by, ts
+        self.interval, self.ts = interval, ts
         self.text = ""
         self._last = time.monotonic()
 
@@ -93,8 +93,7 @@ class UpdateReply:
         self._last = time.monotonic()
 
     def finish(self, answer: Answer) -> None:
-        replies = answer_messages(answer, asked_by=self.asked_by)
-        self.replace(replies)
+        self.replace(answer_messages(answer))
 
     def replace(self, replies: list[Message]) -> None:
         if self.ts is None:
@@ -207,11 +206,11 @@ class NativeReply:
 
 
 def make_reply(client: WebClient, *, streaming: str, channel: str, thread_ts: str | None, post: Post,
-               interval: float, buffer_size: int, asked_by: str | None = None, user: str | None = None,
+               interval: float, buffer_size: int, user: str | None = None,
                team: str | None = None, is_dm: bool = False) -> Reply:
     """Native streaming where Slack allows it (a reply in a thread, when `streaming` is "native"),
     else the chat.update way. In channels the stream names its recipient (user and team)."""
     if streaming == "native" and thread_ts:
         return NativeReply(client, channel, thread_ts, post, interval=interval, buffer_size=buffer_size,
                            recipient_user_id=None if is_dm else user, recipient_team_id=None if is_dm else team)
-    return UpdateReply(client, channel, thread_ts, post, interval=interval, asked_by=asked_by)
+    return UpdateReply(client, channel, thread_ts, post, interval=interval)

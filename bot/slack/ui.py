@@ -24,6 +24,7 @@ FALLBACK_CHARS = 3000  # the `text` fallback of one message
 BUTTON_VALUE_LIMIT = 2000
 
 FEEDBACK_BLOCK_ID = "newsbot_feedback"
+QUESTION_BLOCK_ID = "newsbot_question"  # a /news question we posted: a thread's history reads it as the user's
 FEEDBACK_UP = "newsbot_feedback_up"
 FEEDBACK_DOWN = "newsbot_feedback_down"
 FEEDBACK_ACTION = "newsbot_feedback"  # the `feedback_buttons` element; its values say which vote
@@ -165,17 +166,30 @@ def notice_message(text: str) -> Message:
     return {"text": text, "blocks": [_section(text)]}
 
 
-def answer_messages(answer: Answer, *, asked_by: str | None = None, feedback: FeedbackStyle = "buttons") -> list[Message]:
+def question_message(user: str, question: str) -> Message:
+    """A `/news` question, posted where everyone sees it; the answer goes into its thread. The asker
+    is mentioned by id; their words cannot ping or link (verbatim, escaped)."""
+    asked = messages.SLASH_ASKED.format(user=user, question=escape(question))
+    block = {**_section(_clip(asked, SECTION_LIMIT), verbatim=True), "block_id": QUESTION_BLOCK_ID}
+    return {"text": _clip(asked, FALLBACK_CHARS), "blocks": [block]}
+
+
+def posted_question(message: dict[str, Any]) -> str | None:
+    """The question of a message `question_message` built, as plain text; None for any other."""
+    blocks = message.get("blocks") or []
+    if not blocks or blocks[0].get("block_id") != QUESTION_BLOCK_ID:
+        return None
+    text = message.get("text") or ""
+    return text.split(messages.SLASH_ASKED_SEP, 1)[1] if messages.SLASH_ASKED_SEP in text else None
+
+
+def answer_messages(answer: Answer, *, feedback: FeedbackStyle = "buttons") -> list[Message]:
     """The final answer as one or more messages: text sections, a context line per cited source, and
     👍/👎 on the last one (classic buttons, or the `feedback_buttons` of a natively streamed answer).
     The first message replaces the placeholder; the rest follow it."""
     urls = {c.n: c.url for c in answer.citations}
     body = to_mrkdwn(answer.text.strip(), urls)
-    blocks: list[dict[str, Any]] = []
-    if asked_by:
-        asked = messages.SLASH_ASKED.format(user=asked_by, question=escape(answer.question))
-        blocks.append(_context(asked, verbatim=True))
-    blocks += [_section(piece, verbatim=True) for piece in split_text(body)]
+    blocks: list[dict[str, Any]] = [_section(piece, verbatim=True) for piece in split_text(body)]
     notice = getattr(answer, "notice", "")  # e.g. "the LLM could not be loaded; quoting instead"
     if notice:
         blocks.append(_context(":information_source: " + escape(notice)))

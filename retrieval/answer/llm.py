@@ -15,16 +15,16 @@ from __future__ import annotations
 import atexit
 import logging
 import os
+import queue
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
-from pydantic import PrivateAttr
 
 from retrieval.errors import BackendError, ConfigError, NewsbotError
 from retrieval.settings import Settings
@@ -83,32 +83,109 @@ def load_chat_model(settings: Settings) -> LoadedLLM:
 
 # --- local: llama.cpp ------------------------------------------------------------------------
 
-_llamas: dict[tuple[str, int, int], "Llama"] = {}
+
+@dataclass(eq=False)
+class _LoadedLlama:
+    """One loaded model and the lock that serialises every generation on its one llama.cpp
+    context (KV cache, n_tokens): kept together so every LlamaChat over the model shares both."""
+
+    llama: "Llama"
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    closing: bool = False  # set at exit: a running generation stops after its next token
+    closed: bool = False
+
+
+_llamas: dict[tuple[str, int, int], _LoadedLlama] = {}
 _llamas_lock = threading.Lock()
+_CLOSE_WAIT = 10.0  # seconds exit waits for a running generation to stop (a token, normally)
 
 
 @atexit.register
 def _close_llamas() -> None:
     """Free the models before the interpreter tears down llama.cpp's bindings, which otherwise
-    makes Llama.__del__ print a TypeError traceback at every exit."""
+    makes Llama.__del__ print a TypeError traceback at every exit. Each model is closed under its
+    lock, so never under a generation still running in a (daemon) worker thread."""
     with _llamas_lock:
-        for llama in _llamas.values():
-            llama.close()
+        for loaded in _llamas.values():
+            loaded.closing = True
+            if not loaded.lock.acquire(timeout=_CLOSE_WAIT):
+                log.warning("a llama.cpp generation did not stop; leaving its model open at exit")
+                continue
+            try:
+                loaded.llama.close()
+                loaded.closed = True
+            finally:
+                loaded.lock.release()
         _llamas.clear()
 
 
-def _llama(path: str, threads: int, n_ctx: int) -> "Llama":
+def _llama(path: str, threads: int, n_ctx: int) -> _LoadedLlama:
     """One loaded model per (file, threads, context) in the process: loading costs seconds and ~1 GB."""
     with _llamas_lock:
-        key = (path, threads, n_ctx)
+        key = (os.path.realpath(path), threads, n_ctx)
         if key not in _llamas:
             from llama_cpp import Llama
 
             try:
-                _llamas[key] = Llama(model_path=path, n_ctx=n_ctx, n_threads=threads, verbose=False)
+                llama = Llama(model_path=path, n_ctx=n_ctx, n_threads=threads, verbose=False)
             except (ValueError, RuntimeError) as e:
                 raise BackendError(f"llama.cpp could not load {path}: {e}") from e
+            _llamas[key] = _LoadedLlama(llama)
         return _llamas[key]
+
+
+def _usable(loaded: _LoadedLlama) -> "Llama":
+    """The model, once its lock is held; a closed one is an error rather than a crash in C."""
+    if loaded.closed or loaded.closing:
+        raise BackendError("the llama.cpp model is closed: the process is exiting")
+    return loaded.llama
+
+
+def _stream_worker(
+    loaded: _LoadedLlama, request: dict[str, Any], out: queue.SimpleQueue[Any], cancel: threading.Event
+) -> None:
+    """Run one streaming generation under the model's lock, handing ("text", str), then
+    ("usage", dict), or ("error", exception), then ("end", None) to the consumer through `out`.
+
+    Only llama.cpp's own work runs under the lock: the consumer's work between chunks does not,
+    and the lock is released when the generation ends (or within a token of `cancel` being set),
+    whatever the consumer is doing. `out` is unbounded, so the worker never waits for the consumer.
+    """
+    try:
+        while not loaded.lock.acquire(timeout=0.1):  # wait for the model, unless the consumer left
+            if cancel.is_set():
+                return
+        try:
+            if cancel.is_set():
+                return
+            llama = _usable(loaded)
+            pieces = 0
+            events: Any = llama.create_chat_completion(**request, stream=True)
+            try:
+                for event in events:  # an event per generated token (a split character may take two)
+                    if cancel.is_set():
+                        return
+                    if loaded.closing:
+                        raise BackendError("the llama.cpp model is closing: the process is exiting")
+                    text = event["choices"][0]["delta"].get("content")
+                    if text:
+                        pieces += 1
+                        out.put(("text", text))
+                # llama.cpp reports no usage when streaming; the context holds prompt + generated tokens
+                prompt_tokens = max(0, llama.n_tokens - pieces)
+                out.put(("usage", {
+                    "input_tokens": prompt_tokens,
+                    "output_tokens": pieces,
+                    "total_tokens": prompt_tokens + pieces,
+                }))
+            finally:
+                events.close()  # llama.cpp's generators finish with the context while it is still locked
+        finally:
+            loaded.lock.release()
+    except BaseException as e:  # the consumer re-raises it
+        out.put(("error", e))
+    finally:
+        out.put(("end", None))
 
 
 _ROLES = {"system": "system", "human": "user", "ai": "assistant"}
@@ -117,8 +194,11 @@ _ROLES = {"system": "system", "human": "user", "ai": "assistant"}
 class LlamaChat(BaseChatModel):
     """A llama.cpp model as a LangChain chat model (langchain_community is not a dependency).
 
-    The chat template comes from the GGUF file. Calls are serialised: one llama.cpp context
-    cannot serve two generations at once. A shared system prompt is evaluated only once, because
+    The chat template comes from the GGUF file. Calls are serialised on the loaded model's one
+    lock, shared by every LlamaChat over it: one llama.cpp context cannot serve two generations at
+    once. Streaming runs llama.cpp in a worker thread, so the consumer's work between chunks (Slack
+    calls, rate-limit sleeps) never holds the model, and closing or dropping the stream stops the
+    generation after its next token. A shared system prompt is evaluated only once, because
     llama.cpp reuses the longest common prefix of consecutive prompts.
     """
 
@@ -127,15 +207,19 @@ class LlamaChat(BaseChatModel):
     n_ctx: int = 2048
     max_tokens: int = 200
     temperature: float = 0.0
-    _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
 
     @property
     def _llm_type(self) -> str:
         return "llama-cpp"
 
     @property
-    def llama(self) -> "Llama":
+    def loaded(self) -> _LoadedLlama:
+        """The process's one loaded model for this file and settings, with its lock."""
         return _llama(self.model_path, self.n_threads, self.n_ctx)
+
+    @property
+    def llama(self) -> "Llama":
+        return self.loaded.llama
 
     def _request(self, messages: list[BaseMessage], stop: list[str] | None, kwargs: dict[str, Any]) -> dict[str, Any]:
         return {
@@ -152,8 +236,9 @@ class LlamaChat(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        with self._lock:
-            out: Any = self.llama.create_chat_completion(**self._request(messages, stop, kwargs))
+        loaded = self.loaded
+        with loaded.lock:
+            out: Any = _usable(loaded).create_chat_completion(**self._request(messages, stop, kwargs))
         usage = out.get("usage") or {}
         message = AIMessage(
             content=out["choices"][0]["message"].get("content") or "",
@@ -172,30 +257,29 @@ class LlamaChat(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
-        with self._lock:
-            llama = self.llama
-            pieces = 0
-            for event in llama.create_chat_completion(**self._request(messages, stop, kwargs), stream=True):
-                text = event["choices"][0]["delta"].get("content")  # type: ignore[index]
-                if not text:
+        out: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        cancel = threading.Event()
+        request = self._request(messages, stop, kwargs)
+        worker = threading.Thread(
+            target=_stream_worker, args=(self.loaded, request, out, cancel), name="llama-stream", daemon=True
+        )
+        worker.start()
+        try:
+            while True:
+                kind, value = out.get()
+                if kind == "end":
+                    return
+                if kind == "error":
+                    raise value
+                if kind == "usage":
+                    yield ChatGenerationChunk(message=AIMessageChunk(content="", usage_metadata=value))
                     continue
-                pieces += 1
-                chunk = ChatGenerationChunk(message=AIMessageChunk(content=text))
+                chunk = ChatGenerationChunk(message=AIMessageChunk(content=value))
                 if run_manager:
-                    run_manager.on_llm_new_token(text, chunk=chunk)
+                    run_manager.on_llm_new_token(value, chunk=chunk)
                 yield chunk
-            # llama.cpp reports no usage when streaming; the context holds prompt + generated tokens
-            prompt_tokens = max(0, llama.n_tokens - pieces)
-            yield ChatGenerationChunk(
-                message=AIMessageChunk(
-                    content="",
-                    usage_metadata={
-                        "input_tokens": prompt_tokens,
-                        "output_tokens": pieces,
-                        "total_tokens": prompt_tokens + pieces,
-                    },
-                )
-            )
+        finally:  # closed, dropped, or the consumer raised: stop the generation after its next token
+            cancel.set()
 
 
 @register("local")

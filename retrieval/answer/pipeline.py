@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 
 from retrieval.answer import prompts
 from retrieval.answer.citations import PromptPassage, check_citations
+from retrieval.answer.digest import DIGEST_STORIES, Newest, digest, is_digest_question
 from retrieval.answer.extractive import extractive_answer
 from retrieval.answer.followup import standalone_question
 from retrieval.answer.llm import LoadedLLM
@@ -29,7 +30,8 @@ from retrieval.answer.sentences import SentenceScorer
 from retrieval.index.embeddings import Embedder
 from retrieval.search.hybrid import Filters, SearchResult
 from retrieval.search.timeparse import parse_window
-from retrieval.types import ABSTAIN_TEXT, Answer, Citation, Turn
+from retrieval.answer.sentences import ARTICLES_READ
+from retrieval.types import ABSTAIN_TEXT, Answer, Citation, OnStage, Stage, Turn
 
 log = logging.getLogger(__name__)
 
@@ -48,17 +50,31 @@ class AnswerPipeline:
     scorer: SentenceScorer | None = None  # None: sentences chosen by cosine, no confidence gate
     min_confidence: float = 0.0
     prompt_chars: int = PROMPT_CHARS
+    newest: Newest | None = None  # "what's new?" lists the newest stories; None: searched like any question
 
-    def stream(self, question: str, history: Sequence[Turn], filters: Filters) -> Iterator[str | Answer]:
+    def stream(
+        self, question: str, history: Sequence[Turn], filters: Filters, on_stage: OnStage | None = None
+    ) -> Iterator[str | Answer]:
         """Text as it is produced (str pieces), then the checked Answer, always last.
 
-        The final Answer's text is authoritative: citation checking may change what streamed."""
+        The final Answer's text is authoritative: citation checking may change what streamed.
+        `on_stage` hears where the answer has got to (searching → reading → writing) before any
+        text exists; it is not told when a gate abstains."""
+        stage = on_stage or (lambda _stage: None)
         run = _Run(question, time.perf_counter())
         as_of = filters.as_of or dt.date.today()
         run.standalone = standalone_question(question, history, self.llm.model)
         run.lap("rewrite")
         run.window = parse_window(run.standalone, as_of)
         filters = replace(filters, as_of=as_of, window=run.window)
+        if self.newest is not None and is_digest_question(run.standalone):
+            stage(Stage("reading", articles=DIGEST_STORIES))
+            text, citations = digest(self.newest, run.window, as_of)
+            run.lap("digest", first_token=True)
+            yield text if citations else ABSTAIN_TEXT
+            yield run.answer(text, citations, self.llm.notice)
+            return
+        stage(Stage("searching"))
         result = self.search(run.standalone, filters)
         run.lap("search")
         if not result.articles or result.top_similarity < self.min_relevance:
@@ -66,6 +82,7 @@ class AnswerPipeline:
             yield run.answer("", [], self.llm.notice)
             return
         notice = self.llm.notice
+        stage(Stage("reading", articles=min(len(result.articles), ARTICLES_READ)))
         if self.llm.model is not None or self.scorer is not None:  # extractive without a scorer needs none
             selection = select_passages(
                 run.standalone, result.articles, self.embedder, as_of, self.scorer, self.prompt_chars
@@ -77,6 +94,7 @@ class AnswerPipeline:
                 yield ABSTAIN_TEXT
                 yield run.answer("", [], notice)
                 return
+        stage(Stage("writing"))
         if self.llm.model is not None:
             checked = yield from self._generate(run, selection.passages, as_of)
             if checked is not None:
@@ -150,7 +168,8 @@ class _Run:
         self.timings["total"] = time.perf_counter() - self.started
         if not citations:
             return Answer(self.question, ABSTAIN_TEXT, [], True, self.timings, self.standalone, notice, self.shown)
-        text = dated_caveat(self.window, citations) + text + newest_source(citations)
+        caveat = dated_caveat(self.window, citations)
+        text = caveat + ("\n" if caveat and text.startswith("- ") else "") + text + newest_source(citations)
         return Answer(self.question, text, citations, False, self.timings, self.standalone, notice, self.shown)
 
 

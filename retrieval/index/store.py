@@ -19,7 +19,7 @@ from retrieval.index.chroma_functions import ChromaEmbeddingFunction, NoEmbeddin
 from retrieval.index.embeddings import Embedder
 from retrieval.errors import BackendError
 from retrieval.settings import DEFAULT_CHROMA_HNSW, Settings
-from retrieval.types import Article, Chunk
+from retrieval.types import Article, ArticleHit, Chunk, Passage
 
 log = logging.getLogger(__name__)
 
@@ -363,6 +363,22 @@ class ChromaStore:
         found = self.collection.get(ids=ids, include=["documents", "metadatas"])
         by_id = {i: StoredChunk(i, t or "", m or {}) for i, t, m in zip(found["ids"], found["documents"], found["metadatas"])}
         return [by_id[i] for i in ids if i in by_id]
+
+    def newest(self, n: int, since: dt.date | None = None, until: dt.date | None = None) -> list[ArticleHit]:
+        """The `n` stories published last in [since, until], newest first, each with its first chunk
+        (its lead): what "what's new?" reads. Undated articles are never the newest."""
+        terms: list[dict[str, Any]] = [{"chunk": 0}, {"published_ts": {"$gte": to_epoch(since) if since else 0}}]
+        if until:
+            terms.append({"published_ts": {"$lte": to_epoch(until)}})
+        found = self.collection.get(where={"$and": terms}, include=["documents", "metadatas"])
+        leads = [StoredChunk(i, t or "", m or {}) for i, t, m in zip(found["ids"], found["documents"], found["metadatas"])]
+        leads.sort(key=lambda c: (-int(c.meta.get("published_ts", NO_DATE)), c.id))
+        return [
+            ArticleHit(c.article_id, str(c.meta.get("title", "")), str(c.meta.get("source", "")),
+                       str(c.meta.get("url", "")), c.published, 0.0, [Passage(c.id, c.text, c.index)],
+                       also_reported(c.meta))
+            for c in leads[:n]
+        ]
 
     def article_chunks(self, article_id: str) -> list[StoredChunk]:
         found = self.collection.get(where={"article_id": article_id}, include=["documents", "metadatas"])

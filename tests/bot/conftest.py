@@ -198,3 +198,59 @@ def start_slack_process(
             assert proc.poll() is None, proc.communicate()[1]
             assert time.monotonic() < deadline, "newsbot slack did not start listening"
             time.sleep(0.3)
+
+
+@dataclass
+class RedisServer:
+    url: str
+    port: int
+    proc: subprocess.Popen[bytes]
+
+
+def start_redis_server(timeout: float = 10) -> RedisServer:
+    """A real `redis-server` (Debian's package, which scripts/setup installs) on a free port of
+    127.0.0.1, nothing saved to disk, once it answers PING; the caller stops it."""
+    import redis
+
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.fail("redis-server is not installed: run scripts/setup (it installs Debian's redis-server)")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            try:
+                client.ping()
+                return RedisServer(url, port, proc)
+            except redis.ConnectionError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    proc.kill()
+                    pytest.fail(f"redis-server did not start on 127.0.0.1:{port} (exit code {proc.poll()})")
+                time.sleep(0.05)
+    finally:
+        client.close()
+
+
+def stop_redis_server(server: RedisServer) -> None:
+    server.proc.terminate()
+    try:
+        server.proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        server.proc.kill()
+        server.proc.wait()
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[str]:
+    """The URL of a real redis-server shared by the session's tests (each test flushes what it needs)."""
+    server = start_redis_server()
+    yield server.url
+    stop_redis_server(server)

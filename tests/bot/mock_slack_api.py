@@ -47,6 +47,7 @@ class MockSlackAPI:
         self._delays: dict[str, float] = {}
         self.stream_refusal: str | None = None  # chat.startStream answers this error (e.g. "not_allowed")
         self.streams_end_early = False  # chat.appendStream / stopStream: message_not_in_streaming_state
+        self.users: dict[str, dict[str, Any]] = {}  # users.info: id -> fields (e.g. tz); others have none
         self._lock = threading.Lock()
         self._ts = itertools.count(1)
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -183,6 +184,8 @@ class MockSlackAPI:
                 thread = [m for m in self.messages.get(p["channel"], [])
                           if m["ts"] == p["ts"] or m.get("thread_ts") == p["ts"]]
             return {"ok": True, "messages": sorted(thread, key=lambda m: float(m["ts"])), "has_more": False}
+        if method == "users.info":
+            return {"ok": True, "user": {"id": p.get("user", ""), **self.users.get(p.get("user", ""), {})}}
         if method == "chat.postEphemeral":
             return {"ok": True, "message_ts": self.new_ts()}
         return {"ok": True}

@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from bot.slack.feedback import Feedback, FeedbackStore
-from bot.slack.listeners import TTLSet
+from bot.slack.dedupe import TTLSet
 
 
 def test_ttl_set_remembers_keys_until_they_expire() -> None:

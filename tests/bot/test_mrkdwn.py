@@ -9,7 +9,7 @@ import re
 import pytest
 
 from bot.slack.mrkdwn import escape, link, slack_to_plain, to_mrkdwn
-from bot.slack.ui import answer_messages
+from bot.slack.ui import answer_messages, question_message
 from retrieval import Answer, Citation
 
 ZW = "\u200b"  # after `@` / `#`: no ping, no channel link
@@ -132,15 +132,17 @@ def test_answer_message_sections_are_verbatim_and_only_cite() -> None:
     cited = Citation(n=1, article_id="a1", title="Visit www.evil.example now",
                      source="evil.example", published=dt.date(2021, 12, 20), url=SOURCE, quote="q")
     answer = Answer("<!here> what about https://evil.example?", EVIL, [cited], abstained=False)
-    [msg] = answer_messages(answer, asked_by="U0ALICE")
-    asked, section, *_ = msg["blocks"]
-    assert asked["elements"][0]["text"].startswith("<@U0ALICE> asked: ")  # our mention is kept
-    assert_inert(asked["elements"][0]["text"].removeprefix("<@U0ALICE> asked: "))
-    assert section["text"]["verbatim"] is True and asked["elements"][0]["verbatim"] is True
+    [msg] = answer_messages(answer)
+    asked = question_message("U0ALICE", answer.question)  # a /news question, posted above the answer
+    asked_text = asked["blocks"][0]["text"]["text"]
+    assert asked_text.startswith("<@U0ALICE> asked: ")  # our mention is kept
+    assert_inert(asked_text.removeprefix("<@U0ALICE> asked: "))
+    section = msg["blocks"][0]
+    assert section["text"]["verbatim"] is True and asked["blocks"][0]["text"]["verbatim"] is True
     for text in (section["text"]["text"], msg["text"]):  # the blocks and the notification fallback
         assert link(SOURCE, "[1]") in text
         assert_inert(_without_citations(text, {1: SOURCE}))
-    [source] = [b for b in msg["blocks"][2:] if b["type"] == "context"]
+    [source] = [b for b in msg["blocks"][1:] if b["type"] == "context"]
     title_link = link(SOURCE, cited.title)
     assert title_link in source["elements"][0]["text"]  # the source line keeps its title link
     assert_inert(source["elements"][0]["text"].replace(title_link, " "))

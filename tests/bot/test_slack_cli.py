@@ -57,11 +57,15 @@ def test_manifest_asks_for_exactly_what_the_bot_uses() -> None:
 
     manifest = yaml.safe_load((Path(__file__).parents[2] / "manifest.yml").read_text())
     assert set(manifest["oauth_config"]["scopes"]["bot"]) == {
-        "app_mentions:read", "chat:write", "reactions:write", "commands",
+        "app_mentions:read", "chat:write", "reactions:write", "commands", "assistant:write", "users:read",
         "channels:history", "groups:history", "im:history", "mpim:history",
     }
     assert set(manifest["settings"]["event_subscriptions"]["bot_events"]) == {
         "app_mention", "message.channels", "message.groups", "message.im", "message.mpim",
+        "assistant_thread_started", "assistant_thread_context_changed",
     }
+    agent = manifest["features"]["agent_view"]  # the Messages-tab agent experience, not the legacy split view
+    assert agent["agent_description"] and agent["suggested_prompts"][0]["message"] == "What's new today?"
+    assert "assistant_view" not in manifest["features"]
     assert [c["command"] for c in manifest["features"]["slash_commands"]] == [SLASH_COMMAND]
     assert manifest["settings"]["interactivity"]["is_enabled"] is True

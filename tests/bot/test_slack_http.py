@@ -118,16 +118,19 @@ def test_thread_follow_up_without_mention_uses_the_thread_as_history(http_bot: H
     assert len(histories) == 2
 
 
-def test_slash_command_is_acknowledged_at_once_and_answered_in_the_channel(http_bot: HttpBot) -> None:
+def test_slash_command_is_acknowledged_at_once_and_answered_in_the_thread_of_its_question(http_bot: HttpBot) -> None:
     api = http_bot.api
     reply = http_bot.command(
         command="/news", text=QUESTION, channel_id="C0CMD", user_id="U0ALICE", team_id=TEAM_ID,
         response_url=api.url.replace("/api/", "/respond/1"), trigger_id="1.2.3",
     )
     assert reply.status == 200 and reply.seconds < 3
-    [answer] = wait_answered(api, "C0CMD", None)
+    api.wait_for(lambda: bool(api.final_messages("C0CMD")))
+    asked = api.calls_to("chat.postMessage")[0].params  # visible to the channel, not in a thread
+    assert "thread_ts" not in asked and asked["text"] == f"<@U0ALICE> asked: {QUESTION}"
+    [question] = [m for m in api.final_messages("C0CMD") if "thread_ts" not in m]
+    [answer] = wait_answered(api, "C0CMD", question["ts"])
     assert "Putin" in answer["text"]
-    assert answer["blocks"][0]["type"] == "context" and "<@U0ALICE> asked" in answer["blocks"][0]["elements"][0]["text"]
     assert not api.calls_to("reactions.add")
 
     http_bot.command(command="/news", text="  ", channel_id="C0CMD", user_id="U0ALICE",
@@ -256,12 +259,13 @@ def test_questions_cannot_ping_either(http_bot: HttpBot) -> None:
     api = http_bot.api
     http_bot.command(command="/news", text="<!channel> what did Modi and Putin discuss? <@U0ADMIN>",
                      channel_id="C0CMD", user_id="U0ALICE", response_url=api.url.replace("/api/", "/respond/1"))
-    wait_answered(api, "C0CMD", None)
+    api.wait_for(lambda: bool(api.final_messages("C0CMD")))
+    question = api.final_messages("C0CMD")[0]
+    wait_answered(api, "C0CMD", question["ts"])
     wait_idle(http_bot)
-    [answer] = wait_answered(api, "C0CMD", None)
-    for call in [c for c in api.calls if c.method.startswith("chat.")]:
+    for call in [c for c in api.calls if c.method.startswith(("chat.", "assistant."))]:
         assert "<!channel>" not in all_text(call.params) and "<@U0ADMIN>" not in all_text(call.params)
-    assert "<@U0ALICE> asked" in all_text(answer)  # the one mention we write ourselves
+    assert question["text"].startswith("<@U0ALICE> asked")  # the one mention we write ourselves
 
 
 def test_twenty_mentions_at_once_are_all_answered_once(http_bot: HttpBot) -> None:

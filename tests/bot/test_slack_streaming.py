@@ -274,13 +274,16 @@ def test_update_mode_keeps_the_placeholder_and_chat_update(slack_api: MockSlackA
     assert json.loads(buttons[0]["value"]) == {"q": QUESTION}
 
 
-def test_slash_commands_have_no_thread_so_they_use_chat_update(bot: HttpBot) -> None:
+def test_slash_commands_stream_into_the_thread_of_the_question_they_post(bot: HttpBot) -> None:
     api = bot.api
     bot.command(command="/news", text=QUESTION, channel_id="C0CMD", user_id="U0ALICE", team_id=TEAM_ID,
                 response_url=api.url.replace("/api/", "/respond/1"), trigger_id="1.2.3")
-    answer = settled(bot, "C0CMD", None)
-    assert not api.calls_to("chat.startStream")
-    assert answer["blocks"][-1]["type"] == "actions"
+    api.wait_for(lambda: bool(api.calls_to("chat.startStream")))
+    question_ts = api.final_messages("C0CMD")[0]["ts"]  # the question, posted first
+    answer = settled(bot, "C0CMD", question_ts)
+    start = api.calls_to("chat.startStream")[0].params
+    assert (start["thread_ts"], start["recipient_user_id"], start["recipient_team_id"]) == (question_ts, "U0ALICE", TEAM_ID)
+    assert answer["blocks"][-1]["type"] == "context_actions"
 
 
 def test_a_bad_streaming_mode_is_one_line_naming_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -14,6 +14,8 @@ from bot.slack.ui import (
     answer_messages,
     feedback_buttons_block,
     feedback_value,
+    posted_question,
+    question_message,
     source_mrkdwn,
     split_text,
     stream_final_blocks,
@@ -93,9 +95,11 @@ def test_feedback_value_fits_even_for_huge_questions() -> None:
     assert json.loads(value)["q"].startswith('"<é>"')
 
 
-def test_slash_answers_say_who_asked_without_letting_them_ping() -> None:
-    [msg] = answer_messages(Answer("<!channel> news?", "Nothing.", [], abstained=True), asked_by="U0ALICE")
-    assert msg["blocks"][0]["elements"][0]["text"] == "<@U0ALICE> asked: &lt;!channel&gt; news?"
+def test_slash_questions_say_who_asked_without_letting_them_ping() -> None:
+    msg = question_message("U0ALICE", "<!channel> news?")
+    assert msg["blocks"][0]["text"]["text"] == msg["text"] == "<@U0ALICE> asked: &lt;!channel&gt; news?"
+    assert msg["blocks"][0]["text"]["verbatim"] is True
+    assert posted_question(msg) == "&lt;!channel&gt; news?" and posted_question({"text": msg["text"]}) is None
 
 
 def test_stream_final_blocks_are_sources_then_feedback_buttons() -> None:

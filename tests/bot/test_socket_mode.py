@@ -57,5 +57,7 @@ def test_socket_mode_slash_command(slack_api: MockSlackAPI, socket_bot: tuple[An
                     "trigger_id": "1.2.3"}, kind="slash_commands")
     ws.send(env)
     slack_api.wait_for(lambda: any(a.get("envelope_id") == env["envelope_id"] for a in ws.acks), timeout=3)
-    [answer] = wait_answered(slack_api, "C0CMD", None)
+    slack_api.wait_for(lambda: bool(slack_api.final_messages("C0CMD")))
+    question = slack_api.final_messages("C0CMD")[0]  # posted for the channel; the answer goes in its thread
+    [answer] = wait_answered(slack_api, "C0CMD", question["ts"])
     assert "Putin" in answer["text"]
