@@ -34,8 +34,14 @@ def parse_date(value: object) -> dt.date | None:
         return value
     if isinstance(value, time.struct_time):  # feedparser's *_parsed fields
         return dt.date(value.tm_year, value.tm_mon, value.tm_mday)
-    if isinstance(value, (int, float)):
-        return dt.datetime.fromtimestamp(value, tz=dt.timezone.utc).date()
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):  # epoch seconds; NaN, infinities and the absurd are no date
+        try:
+            day = dt.datetime.fromtimestamp(value, tz=dt.timezone.utc).date()
+        except (ValueError, OverflowError, OSError):
+            return None
+        return day if 1900 <= day.year <= 2100 else None
     from dateutil import parser
 
     text = str(value).strip()

@@ -27,7 +27,7 @@ from retrieval.ingest.loaders import Loaded, load
 from retrieval.search.hybrid import Filters, HybridSearcher, SearchResult
 from retrieval.settings import Settings
 from retrieval.index.store import ChromaStore
-from retrieval.types import Answer, IngestReport, OnStage, Turn
+from retrieval.types import Answer, ArticleHit, IngestReport, OnStage, Turn
 
 if TYPE_CHECKING:  # langchain takes seconds to import; only answering needs it
     from retrieval.answer.llm import LoadedLLM
@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 
 _NOT_LOADED = object()
 MAX_QUESTION_CHARS = 10_000  # longer is a paste gone wrong, not a question: refused with a clear message
+EMPTY_INDEX = "the news index is empty: run `newsbot ingest PATH_OR_URL` first"
 
 
 def checked_question(question: str) -> str:
@@ -152,8 +153,13 @@ class NewsDesk:
     def _search(self, query: str, filters: Filters, k: int | None = None) -> SearchResult:
         lexical = self.lexical()
         if len(lexical) == 0:
-            raise EmptyIndexError("the news index is empty: run `newsbot ingest PATH_OR_URL` first")
+            raise EmptyIndexError(EMPTY_INDEX)
         return HybridSearcher(self.settings, self.store, self.embedder, lexical).search(query, k, filters)
+
+    def _newest(self, n: int, since: dt.date | None, until: dt.date | None) -> list[ArticleHit]:
+        if self.store.count() == 0:
+            raise EmptyIndexError(EMPTY_INDEX)
+        return self.store.newest(n, since, until)
 
     # --- answers -------------------------------------------------------------------------------
 
@@ -220,7 +226,7 @@ class NewsDesk:
         question = checked_question(question)
         pipeline = AnswerPipeline(
             self._search, self.embedder, self.llm(), self.settings.min_relevance,
-            self.sentence_scorer(), self.settings.min_confidence, self.settings.prompt_chars, self.store.newest,
+            self.sentence_scorer(), self.settings.min_confidence, self.settings.prompt_chars, self._newest,
         )
         yield from pipeline.stream(question, history, Filters(since, until, tuple(sources), as_of), on_stage)
 

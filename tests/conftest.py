@@ -99,8 +99,47 @@ def corpus_desk(corpus_home: Path, tmp_path: Path, real_embedder):  # type: igno
     return NewsDesk(Settings(home=home, llm="extractive"), real_embedder)
 
 
+@pytest.fixture(scope="session")
+def local_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The bundled GGUF, joined from its parts and verified once per test session (1.1 GB)."""
+    from retrieval.answer.model_files import bundled_model
+
+    return bundled_model(tmp_path_factory.mktemp("models"))
+
+
 @pytest.fixture
 def shared_data() -> Iterator[Path]:
     if not (SHARED_DATA / "realtimeqa" / "articles.jsonl").exists():
         pytest.skip("../shared/data is not beside the checkout")
     yield SHARED_DATA
+
+
+# --- skips are failures unless expected ------------------------------------------------------------
+# A test that skips has not run: on a machine set up by scripts/setup (CI included) nothing should
+# skip, so a skip fails the run. NEWSBOT_EXPECTED_SKIPS (comma-separated parts of test ids) names the
+# skips a developer expects on their own machine, e.g. "test_local_llm" without the local model.
+
+_skipped: list[tuple[str, str]] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.skipped:
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        _skipped.append((report.nodeid, reason))
+
+
+def _unexpected_skips() -> list[tuple[str, str]]:
+    expected = [e.strip() for e in os.environ.get("NEWSBOT_EXPECTED_SKIPS", "").split(",") if e.strip()]
+    return [(node, why) for node, why in _skipped if not any(e in node for e in expected)]
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int) -> None:  # type: ignore[no-untyped-def]
+    unexpected = _unexpected_skips()
+    terminalreporter.write_line(f"skipped: {len(_skipped)} ({len(unexpected)} not expected)")
+    for node, why in unexpected:
+        terminalreporter.write_line(f"  unexpected skip: {node}: {why}", red=True)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if _unexpected_skips() and exitstatus == 0:
+        session.exitstatus = 1

@@ -35,13 +35,6 @@ SEED_TITLE = "Prime Minister Narendra Modi on Monday held a telephonic conversat
 AS_OF = dt.date(2021, 12, 22)
 
 
-@pytest.fixture(scope="session")
-def local_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from retrieval.answer.model_files import bundled_model
-
-    return bundled_model(tmp_path_factory.mktemp("models"))
-
-
 @pytest.fixture
 def local_desk(local_model: Path, corpus_home: Path, tmp_path: Path, real_embedder) -> NewsDesk:  # type: ignore[no-untyped-def]
     home = tmp_path / "home"

@@ -17,11 +17,10 @@ import sys
 import time
 from pathlib import Path
 
+import pexpect
 import pytest
 
-pexpect = pytest.importorskip("pexpect")
-
-from retrieval import Answer, Citation  # noqa: E402
+from retrieval import Answer, Citation, Turn
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "corpus"
@@ -214,12 +213,12 @@ def _local_llm_available() -> bool:
 
 
 @pytest.mark.skipif(not _local_llm_available(), reason="the local LLM (llama-cpp-python + model parts) is not installed")
-def test_ctrl_c_while_the_local_llm_streams(corpus_index: Path, tmp_path_factory, chat_factory) -> None:  # type: ignore[no-untyped-def]
+def test_ctrl_c_while_the_local_llm_streams(corpus_index: Path, local_model: Path, chat_factory) -> None:  # type: ignore[no-untyped-def]
     """A real generated answer is streaming token by token (~13 tokens/s) when Ctrl-C arrives."""
-    models = tmp_path_factory.mktemp("llm-models")
-    chat = chat_factory(corpus_index, NEWSBOT_LLM="local", NEWSBOT_LLM_MODEL_DIR=str(models))
+    # the model file is joined once per session; a short prompt gets to the streaming sooner
+    chat = chat_factory(corpus_index, NEWSBOT_LLM="local", NEWSBOT_LLM_MODEL=str(local_model), NEWSBOT_PROMPT_CHARS="600")
     chat.prompt(timeout=10)
-    chat.child.send(QUESTION + "\r")  # waits for the GGUF to be joined and loaded, then streams
+    chat.child.send(QUESTION + "\r")  # waits for the model to load, then streams
     chat.expect("searching the news", timeout=30)  # everything after this is the answer's own output
     streamed = chat.expect(r"(?i)india|russia|modi|putin|defen[cs]e|s-[45]00|fertili[sz]er|summit", timeout=900)
     assert "Sources" not in streamed
@@ -316,3 +315,15 @@ def test_plain_text_format_of_ask_is_unchanged() -> None:
         "They spoke by phone [1].\n\nSources:\n"
         "[1] Reuters · 2021-12-20 · Modi and Putin speak · https://example.com/a1"
     )
+
+
+def test_a_long_session_keeps_only_the_turns_the_engine_reads() -> None:
+    """Issue #14: the REPL's turns grew without bound over a long session."""
+    from bot.terminal.commands import Conversation
+    from retrieval import HISTORY_TURNS
+
+    convo = Conversation()
+    for i in range(500):
+        convo.add(f"question {i}", Answer(f"question {i}", f"answer {i}", [], abstained=False))
+    assert len(convo.turns) == HISTORY_TURNS
+    assert convo.history()[-2:] == [Turn("user", "question 499"), Turn("assistant", "answer 499")]

@@ -267,7 +267,7 @@ def test_a_running_chat_answers_from_what_a_running_watcher_ingests(server: Feed
 
 @pytest.mark.slow
 def test_chat_watch_ingests_in_the_same_process(server: FeedServer, isolated_home: Path) -> None:
-    pexpect = pytest.importorskip("pexpect")
+    import pexpect
     from tests.test_repl import Chat
 
     url = server.feed("/rss", [Item(1, full=True)])

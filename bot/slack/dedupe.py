@@ -40,6 +40,10 @@ class SeenKeys(Protocol):
         """Take `key`: True when nobody had taken it (within the TTL), False when it is a repeat."""
         ...
 
+    def __contains__(self, key: str) -> bool:
+        """Whether `key` has been taken (within the TTL), without taking it."""
+        ...
+
 
 class TTLSet:
     """A bounded, thread-safe set of recently seen keys; `add` says whether a key is new."""
@@ -76,25 +80,55 @@ class RedisSeenKeys:
         self.ttl = max(1, math.ceil(ttl))  # EX takes whole seconds
         self.where = where  # the URL without its password, for log lines
         self.local = TTLSet(ttl, max_local)  # used while Redis is unreachable
-        self._paused_until = 0.0
 
     def add(self, key: str) -> bool:
         import redis
 
-        if time.monotonic() < self._paused_until:
+        if _left_alone(self.where):
             return self.local.add(key)
         try:
             taken = self.client.set(SEEN_PREFIX + key, 1, nx=True, ex=self.ttl)
         except redis.RedisError as e:
-            self._paused_until = time.monotonic() + REDIS_PAUSE
-            log.error("Redis at %s is unreachable (%s): de-duplicating in this process only for %g s; "
-                      "other replicas may answer %s too", self.where, e, REDIS_PAUSE, key)
+            _gone(self.where, e, key)
             return self.local.add(key)
-        if self._paused_until:
-            self._paused_until = 0.0
-            log.info("Redis at %s answers again: de-duplication is shared again", self.where)
+        _back(self.where)
         self.local.add(key)  # so a later outage still knows what this process took
         return bool(taken)
+
+    def __contains__(self, key: str) -> bool:
+        import redis
+
+        if _left_alone(self.where):
+            return key in self.local
+        try:
+            found = bool(self.client.exists(SEEN_PREFIX + key))
+        except redis.RedisError as e:
+            _gone(self.where, e, key)
+            return key in self.local
+        _back(self.where)
+        return found or key in self.local
+
+
+# Per Redis (by its redacted URL), until when it is left alone after a failure: one outage, one
+# ERROR line, however many key sets of this process use that Redis.
+_paused: dict[str, float] = {}
+
+
+def _left_alone(where: str) -> bool:
+    return time.monotonic() < _paused.get(where, 0.0)
+
+
+def _gone(where: str, error: Exception, key: str) -> None:
+    if _left_alone(where):
+        return
+    _paused[where] = time.monotonic() + REDIS_PAUSE
+    log.error("Redis at %s is unreachable (%s): de-duplicating in this process only for %g s; "
+              "other replicas may answer %s too", where, error, REDIS_PAUSE, key)
+
+
+def _back(where: str) -> None:
+    if _paused.pop(where, None) is not None:
+        log.info("Redis at %s answers again: de-duplication is shared again", where)
 
 
 def redis_client(url: str) -> "redis.Redis":
@@ -130,9 +164,11 @@ def ping(url: str) -> str | None:
         client.close()
 
 
-def seen_keys(settings: SlackSettings) -> SeenKeys:
-    """Shared through Redis when `settings.redis_url` is set, else this process's own TTLSet."""
+def seen_keys(settings: SlackSettings, ttl: float | None = None) -> SeenKeys:
+    """Shared through Redis when `settings.redis_url` is set, else this process's own TTLSet; keys
+    live `ttl` seconds (default: the de-duplication TTL)."""
+    ttl = settings.dedupe_ttl if ttl is None else ttl
     if settings.redis_url:
-        return RedisSeenKeys(redis_client(settings.redis_url), settings.dedupe_ttl,
+        return RedisSeenKeys(redis_client(settings.redis_url), ttl,
                              where=redacted(settings.redis_url), max_local=settings.dedupe_max)
-    return TTLSet(settings.dedupe_ttl, settings.dedupe_max)
+    return TTLSet(ttl, settings.dedupe_max)

@@ -46,6 +46,9 @@ ANSWERABLE_SUBTYPES = {None, "file_share", "thread_broadcast"}
 # Texts of our own that are not answers, kept out of a thread's history.
 _NOT_ANSWERS = {messages.PLACEHOLDER, messages.ERROR_APOLOGY, messages.EMPTY_INDEX, messages.EMPTY_QUESTION}
 _CANT_POST = {"not_in_channel", "channel_not_found", "is_archived", "restricted_action"}
+# How long the bot remembers a channel thread it answered in: a reply there within this time is a
+# follow-up (read with conversations.replies); a reply in any other thread costs no API call.
+THREAD_MEMORY = 14 * 24 * 3600.0
 
 
 @dataclass
@@ -83,6 +86,7 @@ class Listeners:
         self.streaming = settings.streaming
         self.stream_buffer = settings.stream_buffer
         self.seen = seen if seen is not None else seen_keys(settings)  # Redis with a redis_url: shared by replicas
+        self.threads = seen_keys(settings, ttl=THREAD_MEMORY)  # channel threads answered in (shared likewise)
         self._slots = threading.BoundedSemaphore(max(1, settings.max_concurrent_answers))
         self.prompts = settings.prompts
         self.dates = AskerDates()
@@ -136,6 +140,8 @@ class Listeners:
         thread_ts = event.get("thread_ts")
         history: list[Turn] | None = []
         if thread_ts and thread_ts != ts:
+            if not is_dm and not self._answered_in(channel, thread_ts, event, context):
+                return  # someone else's thread: not read, not answered
             history = self._thread_history(client, context, channel, thread_ts, ts)
             if history is None and not is_dm:
                 return  # a thread we have not answered in: not talking to us
@@ -204,6 +210,8 @@ class Listeners:
             return
         if q.message_ts:
             self._react(client, q.channel, q.message_ts)
+        if q.thread_ts and not q.is_dm:
+            self.threads.add(f"thread:{q.channel}:{q.thread_ts}")
         reply = make_reply(
             client, streaming=self.streaming, channel=q.channel, thread_ts=q.thread_ts,
             post=lambda message: self._post(client, q, message), interval=self.update_interval,
@@ -272,6 +280,12 @@ class Listeners:
             team=event.get("user_team") or event.get("team") or context.team_id,
             is_dm=event.get("channel_type") == "im",
         )
+
+    def _answered_in(self, channel: str, thread_ts: str, event: dict[str, Any], context: BoltContext) -> bool:
+        """A channel thread the bot answered in (remembered for THREAD_MEMORY), or one it started
+        (a /news question): only those are read, so every other thread reply costs no API call."""
+        started_by_us = bool(context.bot_user_id) and event.get("parent_user_id") == context.bot_user_id
+        return started_by_us or f"thread:{channel}:{thread_ts}" in self.threads
 
     def _thread_history(
         self, client: WebClient, context: BoltContext, channel: str, thread_ts: str, before_ts: str

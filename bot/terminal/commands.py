@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from bot.terminal.jobs import Warmup
-from bot.terminal.render import rich_source, rich_sources
+from bot.terminal.render import inert, rich_source, rich_sources
 from retrieval import HISTORY_TURNS, Answer, Filters, QuestionError, Turn, user_date
 
 if TYPE_CHECKING:
@@ -52,16 +53,16 @@ def describe(f: Filters) -> str:
 class Conversation:
     """What a follow-up needs: earlier turns, the last answer (for /sources, /open), the filters."""
 
-    turns: list[Turn] = field(default_factory=list)
+    turns: deque[Turn] = field(default_factory=lambda: deque(maxlen=HISTORY_TURNS))  # all the engine reads
     last: Answer | None = None
     filters: Filters = field(default_factory=Filters)
 
     def add(self, question: str, answer: Answer) -> None:
-        self.turns += [Turn("user", question), Turn("assistant", answer.text)]
+        self.turns.extend((Turn("user", question), Turn("assistant", answer.text)))  # a long session stays small
         self.last = answer
 
     def history(self) -> list[Turn]:
-        return self.turns[-HISTORY_TURNS:]  # all the engine reads
+        return list(self.turns)
 
 
 def _parse_date(arg: str) -> dt.date | None:
@@ -143,7 +144,7 @@ class SlashCommands:
         body = desk.article_text(cited.article_id) if desk else ""
         self.console.print(rich_source(cited, links=self.links))
         self.console.print()
-        self._say(body or cited.quote)
+        self._say(inert(body or cited.quote))  # an article's own escape sequences print as nothing
         return True
 
     def _set_date(self, name: str, arg: str) -> bool:

@@ -67,7 +67,7 @@ class AnswerPipeline:
         run.lap("rewrite")
         run.window = parse_window(run.standalone, as_of)
         filters = replace(filters, as_of=as_of, window=run.window)
-        if self.newest is not None and is_digest_question(run.standalone):
+        if self.newest is not None and not history and is_digest_question(run.standalone):  # in a thread, it refers back
             stage(Stage("reading", articles=DIGEST_STORIES))
             text, citations = digest(self.newest, run.window, as_of)
             run.lap("digest", first_token=True)

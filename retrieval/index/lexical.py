@@ -102,10 +102,12 @@ def _mask(
     if since_ts is None and until_ts is None and not sources:
         return None
     mask = np.ones(len(published_ts), dtype=bool)
+    if since_ts is not None or until_ts is not None:  # undated articles are outside every date range
+        mask &= published_ts != NO_DATE
     if since_ts is not None:
         mask &= published_ts >= since_ts
     if until_ts is not None:
-        mask &= (published_ts <= until_ts) & (published_ts >= 0)
+        mask &= published_ts <= until_ts
     if sources:
         mask &= np.isin(outlets, [s.lower() for s in sources])
     return mask

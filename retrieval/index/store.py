@@ -99,12 +99,12 @@ def where_clause(
 ) -> dict[str, Any] | None:
     """Chroma's metadata filter for a date range (inclusive days) and a set of outlets."""
     terms: list[dict[str, Any]] = []
+    if since or until:  # undated articles are outside every date range (lexical search agrees)
+        terms.append({"published_ts": {"$ne": NO_DATE}})
     if since:
         terms.append({"published_ts": {"$gte": to_epoch(since)}})
     if until:
         terms.append({"published_ts": {"$lte": to_epoch(until)}})
-    elif since:
-        terms.append({"published_ts": {"$gte": 0}})
     if sources:
         keys = [s.lower() for s in sources]
         terms.append({"source_key": {"$in": keys}} if len(keys) > 1 else {"source_key": keys[0]})
@@ -203,15 +203,23 @@ class ChromaStore:
     def upsert(
         self, ids: list[str], texts: list[str], metas: list[dict[str, Any]], vectors: list[list[float]]
     ) -> None:
-        """One call, one transaction: an article's chunks are stored all together or not at all."""
-        if ids:
-            self.changes.append(add=ids)
-            self.collection.upsert(ids=ids, documents=texts, metadatas=metas, embeddings=vectors)
+        """One call, one transaction, up to Chroma's batch limit (5,461 rows locally): a batch is
+        stored all together or not at all. A longer one (a book-length article) goes in slices; if
+        it is cut short, its article counts as incomplete and the next ingest stores it again."""
+        if not ids:
+            return
+        self.changes.append(add=ids)
+        step = max(1, int(self.client.get_max_batch_size()))
+        for i in range(0, len(ids), step):
+            self.collection.upsert(ids=ids[i:i + step], documents=texts[i:i + step], metadatas=metas[i:i + step],
+                                   embeddings=vectors[i:i + step])
 
     def delete_chunks(self, ids: list[str]) -> None:
         if ids:
             self.changes.append(delete=ids)
-            self.collection.delete(ids=ids)
+            step = max(1, int(self.client.get_max_batch_size()))
+            for i in range(0, len(ids), step):
+                self.collection.delete(ids=ids[i:i + step])
 
     def add_outlet(self, article_id: str, source: str, url: str) -> bool:
         """Record that another outlet ran this story (a folded copy). False if already known."""

@@ -159,11 +159,10 @@ def parse_jsonl(text: str, origin: str) -> Iterator[Loaded]:
         where = f"{origin}:{lineno}"
         try:
             record = json.loads(line)
-            yield record_to_article(record, where)
         except json.JSONDecodeError as e:
             yield (where, f"invalid JSON ({e.msg})")
-        except LoadError as e:
-            yield (where, str(e))
+            continue
+        yield _record(record, where)
 
 
 def parse_json(text: str, origin: str) -> Iterator[Loaded]:
@@ -176,10 +175,18 @@ def parse_json(text: str, origin: str) -> Iterator[Loaded]:
     records = data if isinstance(data, list) else [data]
     for i, record in enumerate(records):
         where = f"{origin}[{i}]" if isinstance(data, list) else origin
-        try:
-            yield record_to_article(record, where)
-        except LoadError as e:
-            yield (where, str(e))
+        yield _record(record, where)
+
+
+def _record(record: Any, where: str) -> Loaded:
+    """One record's article, or its failure: a bad record never costs the file's other records."""
+    try:
+        return record_to_article(record, where)
+    except LoadError as e:
+        return (where, str(e))
+    except Exception as e:  # noqa: BLE001 - a field of a shape no rule expected
+        log.debug("unexpected failure reading %s", where, exc_info=True)
+        return (where, f"unreadable record ({type(e).__name__}: {e})")
 
 
 def record_to_article(record: Any, origin: str) -> Article:
@@ -333,9 +340,12 @@ def make_article(
     body = _clean(body)
     if not body:
         raise LoadError("no article text")
-    title = " ".join(str(title).split()) or derive_title(body)
+    title = " ".join(_CONTROL.sub("", str(title)).split()) or derive_title(body)
+    source = _CONTROL.sub("", source)
     if isinstance(authors, str):
         authors = [a.strip() for a in re.split(r",| and ", authors) if a.strip()]
+    elif not isinstance(authors, (list, tuple)):  # a number, an object: one name, as written
+        authors = [authors] if authors not in (None, "") else []
     url = url.strip()
     return Article(
         id=article_id(url, title, body),
@@ -343,14 +353,19 @@ def make_article(
         body=body,
         source=source.strip() or _host(url),
         url=url,
-        authors=tuple(str(a) for a in authors),
+        authors=tuple(_CONTROL.sub("", str(a)) for a in authors),
         published=parse_date(published),
         origin=origin,
     )
 
 
+# Control characters other than newline and tab (C0, DEL, C1): an article's ESC sequences would
+# otherwise reach every terminal that prints it (colours, cursor moves, OSC 8 links).
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
 def _clean(text: str) -> str:
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = _CONTROL.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
     text = re.sub(r"[ \t\u00a0]+", " ", text)
     text = re.sub(r"\n\s*\n+", "\n\n", text)
     return text.strip()

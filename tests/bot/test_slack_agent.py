@@ -19,7 +19,7 @@ from slack_sdk.models.blocks import Block
 from bot.slack import messages
 from retrieval import Turn
 from tests.bot.conftest import HttpBot, mention, serving
-from tests.bot.mock_slack_api import TEAM_ID, MockSlackAPI
+from tests.bot.mock_slack_api import BOT_USER_ID, TEAM_ID, MockSlackAPI
 from tests.bot.test_slack_http import QUESTION, wait_answered, wait_idle
 
 pytestmark = pytest.mark.slow
@@ -144,7 +144,8 @@ def test_in_channels_only_mentions_and_threads_it_answered_get_replies(bot: Http
     bot.event({"type": "message", "channel": "C0QUIET", "channel_type": "channel", **elsewhere})
     time.sleep(1.0)
     wait_idle(bot)
-    assert not [c for c in api.calls if c.method in AGENT + STREAM + ("reactions.add",)]
+    # not answered, and not even read: a thread the bot never answered in costs no API call (issue #14)
+    assert not [c for c in api.calls if c.method in AGENT + STREAM + ("reactions.add", "conversations.replies")]
 
     asked = mention(api, QUESTION, channel="C0QUIET", thread_ts=top["ts"])  # a mention in that thread
     bot.event(asked)
@@ -168,3 +169,16 @@ def test_as_of_is_the_askers_own_date_from_their_time_zone(bot: HttpBot, questio
     assert by_user["U0NOTZ"] == dt.date.today()  # no time zone known: the server's date
     asked = sorted(c.params["user"] for c in api.calls_to("users.info"))
     assert asked == ["U0EAST", "U0NOTZ", "U0WEST"]  # one look-up each: cached
+
+
+def test_a_reply_in_a_thread_it_started_is_read_even_when_it_does_not_remember_it(bot: HttpBot) -> None:
+    """A /news thread from before a restart: Slack names the thread's starter (parent_user_id)."""
+    from bot.slack.ui import question_message
+
+    api = bot.api
+    parent = api.seed("C0OLD", user=BOT_USER_ID, bot_id="BBOT", **question_message("U0ALICE", QUESTION))
+    api.seed("C0OLD", user=BOT_USER_ID, bot_id="BBOT", text="Modi and Putin discussed fertilizers [1].",
+             thread_ts=parent["ts"])
+    reply = api.seed("C0OLD", user="U0BOB", text="And the S-500?", thread_ts=parent["ts"], parent_user_id=BOT_USER_ID)
+    bot.event({"type": "message", "channel": "C0OLD", "channel_type": "channel", **reply})
+    assert wait_answered(api, "C0OLD", parent["ts"])

@@ -6,6 +6,8 @@ import datetime as dt
 import json
 
 from bot.slack import messages
+from slack_sdk.models.blocks import Block
+
 from bot.slack.ui import (
     BLOCKS_PER_MESSAGE,
     BUTTON_VALUE_LIMIT,
@@ -83,8 +85,10 @@ def test_split_text_never_cuts_links_or_entities() -> None:
 
 def test_streaming_message_is_short_and_marked_in_progress() -> None:
     msg = streaming_message("word " * 2000)
-    assert msg["text"].endswith(messages.STREAMING_SUFFIX) or len(msg["text"]) <= FALLBACK_CHARS
-    assert len(msg["blocks"][0]["text"]["text"]) <= SECTION_LIMIT
+    body = msg["blocks"][0]["text"]["text"]
+    assert len(body) <= SECTION_LIMIT and len(body) <= FALLBACK_CHARS
+    # the notification text is the section itself, marked in progress (issue #14: an `or` made this always pass)
+    assert msg["text"] == body and msg["text"].endswith(messages.STREAMING_SUFFIX)
     assert msg["blocks"][0]["text"]["text"].endswith(messages.STREAMING_SUFFIX)
     assert streaming_message("")["text"].startswith(messages.PLACEHOLDER)
 
@@ -122,3 +126,22 @@ def test_streamed_markdown_cannot_ping_or_link() -> None:
     for shape in ("<!channel>", "<@U1>", "](", "https://", "@here", "www.evil.com"):
         assert shape not in text, shape
     assert "&lt;!channel&gt;" in text and "&amp;" in text
+
+
+def test_every_message_we_build_is_block_kit_that_slack_sdk_accepts() -> None:
+    """slack_sdk's block models validate on build: each block parses to a model that renders it back
+    unchanged (so no field is unknown, misspelt or over a limit the models check)."""
+    from bot.slack.ui import notice_message, placeholder_message
+
+    long = Answer("<!here> Q?", ("Modi and Putin spoke [1]. " * 400) + "They met [2].",
+                  [cite(n, also=("Reuters",)) for n in range(1, 60)], abstained=False, notice="quoting instead")
+    messages_built = [
+        *answer_messages(long), *answer_messages(long, feedback="context_actions"),
+        streaming_message("partial <!channel> answer"), placeholder_message(), notice_message(messages.ERROR_APOLOGY),
+        question_message("U0ALICE", "<!here> what happened?"),
+    ]
+    blocks = [b for m in messages_built for b in m["blocks"]] + stream_final_blocks(long)
+    assert {b["type"] for b in blocks} >= {"section", "context", "divider", "actions", "context_actions"}
+    for block in blocks:
+        model = Block.parse(block)
+        assert model is not None and model.to_dict() == block, block

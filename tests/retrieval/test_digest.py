@@ -83,3 +83,12 @@ def test_a_question_about_something_is_not_a_digest(desk: NewsDesk) -> None:
     stages: list[Stage] = []
     final(desk, "What happened in story 12?", on_stage=stages.append)
     assert [s.name for s in stages][:2] == ["searching", "reading"]
+
+
+def test_in_a_conversation_a_bare_question_refers_back_and_is_searched(desk: NewsDesk) -> None:
+    from retrieval import Turn
+
+    stages: list[Stage] = []
+    final(desk, "What happened?", history=[Turn("user", "Tell me about story 12"), Turn("assistant", "Story 12 [1].")],
+          on_stage=stages.append)
+    assert stages[0].name == "searching"

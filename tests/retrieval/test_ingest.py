@@ -159,3 +159,23 @@ def test_changing_the_chunking_re_embeds_everything(make_desk, tmp_path: Path) -
     assert make_desk(chunk_tokens=40).ingest([data]).new == 1
     again = make_desk(chunk_tokens=80).ingest([data])
     assert again.updated == 1 and again.unchanged == 0
+
+
+def test_writes_longer_than_chromas_batch_limit_are_stored_whole(make_desk) -> None:  # type: ignore[no-untyped-def]
+    """Issue #14: one very long article (its chunks in one upsert) exceeded Chroma's per-call batch
+    limit (5,461 rows locally) and aborted the whole ingest with a traceback."""
+    from tests.fakes import HashingEmbedder
+
+    class Tiny(HashingEmbedder):  # 4 dimensions: the vector index is not what is tested, and stays cheap
+        name, dimensions = "hashing-4", 4
+
+    desk = make_desk(Tiny())
+    store = desk.store
+    n = store.client.get_max_batch_size() + 10
+    vector = desk.embedder.embed("a book-length article")
+    ids = [f"long:{i}" for i in range(n)]
+    metas = [{"article_id": "long", "chunk": i, "published_ts": -1, "dense": i == 0} for i in range(n)]
+    store.upsert(ids, [f"part {i}" for i in range(n)], metas, [vector] * n)
+    assert store.count() == n
+    store.delete_chunks(ids)
+    assert store.count() == 0

@@ -10,6 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from retrieval.ingest.loaders import load
 from retrieval.types import Article
@@ -181,3 +183,60 @@ def test_same_url_gives_same_id_and_tracking_parameters_do_not_matter() -> None:
     a = make_article(body=BODY, url="https://Example.org/story/?utm_source=x#top")
     b = make_article(body=BODY + " Updated.", url="https://example.org/story")
     assert a.id == b.id and a.content_hash != b.content_hash
+
+
+GOOD = {"url": "https://example.org/ok", "source": "Example", "title": "Fine", "published": "2024-05-02",
+        "text": "A perfectly ordinary article about the harbour festival."}
+
+
+@pytest.mark.parametrize("field, value", [
+    ("authors", 5), ("authors", {"name": "A"}), ("authors", [1, None, "B"]), ("published", float("nan")),
+    ("published", 1e300), ("published", True), ("published", [2020]), ("source", 7), ("url", ["x"]),
+    ("title", {"t": 1}), ("text", 5),
+])
+def test_one_odd_record_is_reported_and_the_records_after_it_are_read(tmp_path: Path, field: str, value: object) -> None:
+    """Issue #14: `{"authors": 5}` or a NaN date used to make the whole file "unreadable"."""
+    f = tmp_path / "news.jsonl"
+    odd = {**GOOD, "url": "https://example.org/odd", field: value}
+    f.write_text("\n".join(json.dumps(r) for r in (GOOD, odd, {**GOOD, "url": "https://example.org/after"})),
+                 encoding="utf-8")
+    items = list(load([f]))
+    articles = [i for i in items if isinstance(i, Article)]
+    assert len(items) == 3 and articles[-1].url == "https://example.org/after"
+    for item in items:
+        if not isinstance(item, Article):
+            assert item[0] == f"{f}:2" and item[1]  # named by line, with a reason
+    if field == "published":
+        assert articles[1].published is None  # no date rather than a guess
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=6,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(record=st.dictionaries(st.sampled_from(sorted(GOOD) + ["author", "date", "body", "link"]), JSON, max_size=6))
+def test_any_json_shape_costs_at_most_its_own_line(record: dict[str, object]) -> None:
+    from retrieval.ingest.loaders import parse_jsonl
+
+    text = "\n".join([json.dumps({**GOOD, **record}), json.dumps(GOOD)])
+    items = list(parse_jsonl(text, "f.jsonl"))
+    assert len(items) == 2 and isinstance(items[1], Article)
+
+
+def test_escape_sequences_in_articles_are_not_stored(tmp_path: Path) -> None:
+    """Issue #14: ESC sequences in an article reached `ask`, `chat` and `/open`."""
+    f = tmp_path / "evil.jsonl"
+    f.write_text(json.dumps({
+        "url": "https://example.org/evil", "source": "Evil\x1b[2J Times", "authors": ["A\x07"],
+        "title": "Clear \x1b]8;;https://evil.example\x1b\\screen\x1b]8;;\x1b\\",
+        "text": "Normal words.\x1b[31m Red?\x9b Tab\there.\nNext line\x00 ends.",
+    }) + "\n", encoding="utf-8")
+    [article] = list(load([f]))
+    assert isinstance(article, Article)
+    for text in (article.title, article.source, article.body, *article.authors):
+        assert not any(ord(ch) < 32 and ch not in "\n\t" or 0x7f <= ord(ch) <= 0x9f for ch in text), repr(text)
+    assert "Tab here.\nNext line ends." in article.body  # a tab is a space, as before

@@ -82,3 +82,25 @@ def test_nothing_ingested_is_a_clear_error(tmp_path: Path, real_embedder) -> Non
 
     with pytest.raises(EmptyIndexError, match="newsbot ingest"):
         NewsDesk(Settings(home=tmp_path / "empty"), real_embedder).search("anything")
+
+
+def test_until_alone_keeps_undated_articles_out_of_both_halves(make_desk, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Issue #14: with `--until` alone the dense half let undated articles in; the lexical one did not."""
+    from retrieval.index.store import where_clause
+
+    data = tmp_path / "a.jsonl"
+    rows = [
+        {"url": "https://example.org/dated", "title": "Harbour lanterns", "published": "2024-05-02",
+         "text": "Harbour lanterns were released over the water at midnight by the festival committee."},
+        {"url": "https://example.org/undated", "title": "Harbour lanterns again", "published": "",
+         "text": "Harbour lanterns drifted over the water at midnight as volunteers watched the festival."},
+    ]
+    data.write_text("\n".join(json.dumps(r) for r in rows), encoding="utf-8")
+    desk = make_desk()
+    assert desk.ingest([data]).new == 2
+    until = dt.date(2024, 6, 1)
+    vector = desk.embedder.embed("harbour lanterns at midnight")
+    dense = desk.store.dense(vector, 10, where_clause(until=until))
+    assert dense and {c.meta["url"] for c in dense} == {"https://example.org/dated"}
+    found = desk.search("harbour lanterns at midnight", until=until)
+    assert [h.url for h in found.articles] == ["https://example.org/dated"]
