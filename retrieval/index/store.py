@@ -203,16 +203,12 @@ class ChromaStore:
     def upsert(
         self, ids: list[str], texts: list[str], metas: list[dict[str, Any]], vectors: list[list[float]]
     ) -> None:
-        """One call, one transaction, up to Chroma's batch limit (5,461 rows locally): a batch is
-        stored all together or not at all. A longer one (a book-length article) goes in slices; if
-        it is cut short, its article counts as incomplete and the next ingest stores it again."""
-        if not ids:
-            return
+        """All together or not at all, up to Chroma's batch limit (5,461 rows locally); past it in
+        slices: an article cut short counts as incomplete, and the next ingest stores it again."""
         self.changes.append(add=ids)
-        step = max(1, int(self.client.get_max_batch_size()))
-        for i in range(0, len(ids), step):
-            self.collection.upsert(ids=ids[i:i + step], documents=texts[i:i + step], metadatas=metas[i:i + step],
-                                   embeddings=vectors[i:i + step])
+        for i in range(0, len(ids), step := max(1, int(self.client.get_max_batch_size()))):
+            part = slice(i, i + step)
+            self.collection.upsert(ids=ids[part], documents=texts[part], metadatas=metas[part], embeddings=vectors[part])
 
     def delete_chunks(self, ids: list[str]) -> None:
         if ids:
