@@ -268,14 +268,16 @@ def test_questions_cannot_ping_either(http_bot: HttpBot) -> None:
     assert question["text"].startswith("<@U0ALICE> asked")  # the one mention we write ourselves
 
 
-def test_twenty_mentions_at_once_are_all_answered_once(http_bot: HttpBot) -> None:
+def test_a_dozen_mentions_at_once_are_all_answered_once(http_bot: HttpBot) -> None:
+    """More than the answer slots (2) and fewer than the worker threads (16): all acked at once, all
+    answered, each once. (The 50-mention, two-replica version is benchmarks/slack_replicas.py.)"""
     api = http_bot.api
-    events = [mention(api, f"{QUESTION} ({i})", channel="C0BUSY", user=f"U0USER{i:02d}") for i in range(20)]
-    with ThreadPoolExecutor(max_workers=20) as pool:
+    events = [mention(api, f"{QUESTION} ({i})", channel="C0BUSY", user=f"U0USER{i:02d}") for i in range(12)]
+    with ThreadPoolExecutor(max_workers=12) as pool:
         replies = list(pool.map(http_bot.event, events))
     assert all(r.status == 200 for r in replies)
     assert max(r.seconds for r in replies) < 3, [round(r.seconds, 2) for r in replies]
-    api.wait_for(lambda: sum(len(answers_in(api, "C0BUSY", e["ts"])) for e in events) >= 20, timeout=120)
+    api.wait_for(lambda: sum(len(answers_in(api, "C0BUSY", e["ts"])) for e in events) >= 12, timeout=120)
     time.sleep(1.0)
     for e in events:
         assert len(bot_posts(api, "C0BUSY", e["ts"])) == 1, e["ts"]
