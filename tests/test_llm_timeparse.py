@@ -37,3 +37,34 @@ D = dt.date
 )
 def test_window(question: str, window: tuple[dt.date, dt.date] | None) -> None:
     assert parse_window(question, AS_OF) == window
+
+
+# --- properties (issue #14): against any as_of, any wording ---------------------------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+RELATIVE = ["today", "yesterday", "this week", "last week", "this month", "last month", "this year",
+            "last year", "the past 3 days", "the last 2 weeks", "in March", "in December", "since Monday",
+            "last Friday", "on 5 May", "in 2019", "in January 2021"]
+ANY_DAY = st.dates(min_value=dt.date(1990, 1, 1), max_value=dt.date(2090, 12, 31))
+
+
+@settings(max_examples=300, deadline=None)
+@given(as_of=ANY_DAY, phrase=st.sampled_from(RELATIVE), before=st.text(max_size=20), after=st.text(max_size=20))
+def test_a_named_time_is_an_ordered_window_near_its_as_of(as_of: dt.date, phrase: str, before: str, after: str) -> None:
+    window = parse_window(f"What happened {phrase}?", as_of)
+    assert window is not None, phrase
+    start, end = window
+    assert start <= end
+    if phrase.startswith(("today", "yesterday", "this", "last", "the past", "the last", "since")):
+        assert end <= as_of and as_of - start <= dt.timedelta(days=731), (phrase, window)  # the past, not the future
+    parse_window(before + phrase + after, as_of)  # whatever surrounds it, no exception
+
+
+@settings(max_examples=300, deadline=None)
+@given(as_of=ANY_DAY, text=st.text(max_size=80))
+def test_any_text_parses_without_error_and_deterministically(as_of: dt.date, text: str) -> None:
+    first = parse_window(text, as_of)
+    assert first == parse_window(text, as_of)
+    assert first is None or first[0] <= first[1]

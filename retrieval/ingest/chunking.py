@@ -57,7 +57,7 @@ def chunk_article(
             if current:
                 pieces.append(" ".join(current))
                 current, size = [], 0
-            pieces.extend(_split_long(sentence, n, max_tokens))
+            pieces.extend(_split_long(sentence, count_tokens, max_tokens))
             continue
         if size + n > max_tokens and current:
             pieces.append(" ".join(current))
@@ -73,8 +73,28 @@ def chunk_article(
     ]
 
 
-def _split_long(sentence: str, tokens: int, max_tokens: int) -> list[str]:
+def _split_long(sentence: str, count_tokens: TokenCounter, max_tokens: int) -> list[str]:
+    """An overlong sentence packed a word at a time by each word's own token count (words differ:
+    a name is 1 token, a long number or URL 20), so no piece passes max_tokens; a single word longer
+    than the window is cut into runs of characters."""
     words = sentence.split()
-    # tokens per word is roughly constant within a sentence; leave a margin for the estimate
-    per_piece = max(1, int(len(words) * max_tokens * 0.9 / tokens))
-    return [" ".join(words[i : i + per_piece]) for i in range(0, len(words), per_piece)]
+    pieces: list[str] = []
+    current: list[str] = []
+    size = 0
+    for word, n in zip(words, count_tokens(words)):
+        parts = [(word, n)] if n <= max_tokens else _cut_word(word, n, count_tokens, max_tokens)
+        for part, m in parts:
+            if size + m > max_tokens and current:
+                pieces.append(" ".join(current))
+                current, size = [], 0
+            current.append(part)
+            size += m
+    if current:
+        pieces.append(" ".join(current))
+    return pieces
+
+
+def _cut_word(word: str, tokens: int, count_tokens: TokenCounter, max_tokens: int) -> list[tuple[str, int]]:
+    step = max(1, len(word) * max_tokens // (2 * tokens))  # about half a window of characters a run
+    runs = [word[i : i + step] for i in range(0, len(word), step)]
+    return list(zip(runs, count_tokens(runs)))

@@ -11,6 +11,9 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from retrieval import NewsDesk, Settings
 from retrieval.ingest.chunking import chunk_article, split_sentences
 from retrieval.ingest.loaders import make_article
@@ -179,3 +182,24 @@ def test_writes_longer_than_chromas_batch_limit_are_stored_whole(make_desk) -> N
     assert store.count() == n
     store.delete_chunks(ids)
     assert store.count() == 0
+
+
+SENTENCE_BITS = ["Modi", "met", "Putin", "in", "Delhi", "on", "Monday", "3.5", "per", "cent", "U.S.", "Dr.",
+                 "e.g.", "—", "“quoted”", "S-500", "x" * 40, "7" * 300, "naïve", "日本語", "!", "?", ".", ",", "\n\n",
+                 "\n"]
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(words=st.lists(st.one_of(st.sampled_from(SENTENCE_BITS), st.text(min_size=1, max_size=12)), min_size=1,
+                      max_size=600))
+def test_chunks_always_fit_and_keep_every_word_once(real_embedder, words: list[str]) -> None:  # type: ignore[no-untyped-def]
+    """Issue #14, a property: whatever the text, every chunk fits the model's window and the chunks
+    hold the article's words in order, none lost, none twice."""
+    body = " ".join(words)
+    try:
+        article = make_article(body=body, title="T")
+    except Exception:  # nothing but whitespace and control characters: no article, nothing to chunk
+        return
+    chunks = chunk_article(article, real_embedder.count_tokens, 60)
+    assert max(real_embedder.count_tokens([c.text for c in chunks])) <= 60
+    assert "".join("".join(c.text for c in chunks).split()) == "".join(article.body.split())  # words may be cut
