@@ -38,6 +38,12 @@ JSON_SUFFIXES = {".json"}
 JSONL_SUFFIXES = {".jsonl", ".ndjson"}
 NOT_NEWS = {"README", "LICENSE", "LICENCE", "CHANGELOG"}  # skipped when walking a folder
 KNOWN_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | FEED_SUFFIXES | JSON_SUFFIXES | JSONL_SUFFIXES
+# Size limits, so one huge input is refused with a reason instead of filling memory or the store.
+# A collection (JSON, JSONL) may be large (the shared articles.jsonl is ~90 MB); one document may
+# not, and neither may one article's text (a long news feature is ~100,000 characters).
+MAX_DOCUMENT_BYTES = 20 * 2**20
+MAX_COLLECTION_BYTES = 2 * 2**30
+MAX_ARTICLE_CHARS = 2_000_000
 
 
 def load(inputs: Iterable[str | Path], source: str = "") -> Iterator[Loaded]:
@@ -96,10 +102,13 @@ def is_url(name: str) -> bool:
 
 
 def load_file(path: Path) -> Iterator[Loaded]:
+    suffix = path.suffix.lower()
+    limit = MAX_COLLECTION_BYTES if suffix in JSONL_SUFFIXES | JSON_SUFFIXES else MAX_DOCUMENT_BYTES
+    if (size := path.stat().st_size) > limit:
+        raise LoadError(f"{size / 2**20:,.0f} MiB is over the {limit / 2**20:,.0f} MiB such a file may have; not read")
     raw = path.read_bytes()
     if not raw.strip():
         raise LoadError("empty file")
-    suffix = path.suffix.lower()
     if suffix in JSONL_SUFFIXES:
         yield from parse_jsonl(_decode(raw), str(path))
     elif suffix in JSON_SUFFIXES:
@@ -337,6 +346,8 @@ def make_article(
     published: Any = None,
     origin: str = "",
 ) -> Article:
+    if len(body) > MAX_ARTICLE_CHARS:
+        raise LoadError(f"article text of {len(body):,} characters is over the {MAX_ARTICLE_CHARS:,} an article may have")
     body = _clean(body)
     if not body:
         raise LoadError("no article text")

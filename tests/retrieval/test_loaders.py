@@ -240,3 +240,21 @@ def test_escape_sequences_in_articles_are_not_stored(tmp_path: Path) -> None:
     for text in (article.title, article.source, article.body, *article.authors):
         assert not any(ord(ch) < 32 and ch not in "\n\t" or 0x7f <= ord(ch) <= 0x9f for ch in text), repr(text)
     assert "Tab here.\nNext line ends." in article.body  # a tab is a space, as before
+
+
+def test_huge_inputs_are_refused_with_a_reason_and_the_rest_is_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue #14: no size limit on files; one huge article could exhaust memory or the store."""
+    from retrieval.ingest import loaders
+
+    monkeypatch.setattr(loaders, "MAX_DOCUMENT_BYTES", 1000)  # the real limits are 20 MiB and 2 GiB
+    big = tmp_path / "big.html"
+    big.write_text("<html><body><p>" + "word " * 400 + "</p></body></html>", encoding="utf-8")
+    records = tmp_path / "news.jsonl"
+    records.write_text("\n".join(json.dumps(r) for r in (
+        {**GOOD, "url": "https://example.org/huge", "text": "Long words. " * (loaders.MAX_ARTICLE_CHARS // 10)}, GOOD,
+    )), encoding="utf-8")
+    items = list(load([big, records]))
+    failures = {i[0]: i[1] for i in items if not isinstance(i, Article)}
+    assert "MiB" in failures[str(big)] and "not read" in failures[str(big)]
+    assert "2,000,000" in failures[f"{records}:1"]
+    assert [a.url for a in items if isinstance(a, Article)] == [GOOD["url"]]
