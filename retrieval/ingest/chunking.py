@@ -48,24 +48,15 @@ def chunk_article(
 ) -> list[Chunk]:
     """Greedy packing of whole sentences up to max_tokens; an overlong sentence is cut by words."""
     sentences = split_sentences(article.body)
-    counts = count_tokens(sentences)
     pieces: list[str] = []
-    current: list[str] = []
-    size = 0
-    for sentence, n in zip(sentences, counts):
-        if n > max_tokens:
-            if current:
-                pieces.append(" ".join(current))
-                current, size = [], 0
-            pieces.extend(_split_long(sentence, count_tokens, max_tokens))
-            continue
-        if size + n > max_tokens and current:
-            pieces.append(" ".join(current))
-            current, size = [], 0
-        current.append(sentence)
-        size += n
-    if current:
-        pieces.append(" ".join(current))
+    run: list[tuple[str, int]] = []  # sentences that fit, packed together
+    for sentence, n in zip(sentences, count_tokens(sentences)):
+        if n > max_tokens:  # pieces of its own, between the packs before and after it
+            pieces += _pack(run, max_tokens) + _split_long(sentence, count_tokens, max_tokens)
+            run = []
+        else:
+            run.append((sentence, n))
+    pieces += _pack(run, max_tokens)
     digest = version or article.content_hash
     return [
         Chunk(id=chunk_id(article.id, i, digest), article_id=article.id, index=i, text=text)
@@ -78,17 +69,25 @@ def _split_long(sentence: str, count_tokens: TokenCounter, max_tokens: int) -> l
     a name is 1 token, a long number or URL 20), so no piece passes max_tokens; a single word longer
     than the window is cut into runs of characters."""
     words = sentence.split()
+    units = [
+        part
+        for word, n in zip(words, count_tokens(words))
+        for part in ([(word, n)] if n <= max_tokens else _cut_word(word, n, count_tokens, max_tokens))
+    ]
+    return _pack(units, max_tokens)
+
+
+def _pack(units: list[tuple[str, int]], max_tokens: int) -> list[str]:
+    """Greedy: texts (with their token counts) joined by spaces into pieces of at most max_tokens."""
     pieces: list[str] = []
     current: list[str] = []
     size = 0
-    for word, n in zip(words, count_tokens(words)):
-        parts = [(word, n)] if n <= max_tokens else _cut_word(word, n, count_tokens, max_tokens)
-        for part, m in parts:
-            if size + m > max_tokens and current:
-                pieces.append(" ".join(current))
-                current, size = [], 0
-            current.append(part)
-            size += m
+    for text, n in units:
+        if size + n > max_tokens and current:
+            pieces.append(" ".join(current))
+            current, size = [], 0
+        current.append(text)
+        size += n
     if current:
         pieces.append(" ".join(current))
     return pieces
