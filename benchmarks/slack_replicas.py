@@ -3,7 +3,7 @@ exactly once when Slack's retry of it lands on the other replica, how soon does 
 stream, and does a replica keep serving after a 100 MB body and a negative Content-Length?
 
     .venv/bin/python benchmarks/slack_replicas.py --mentions 50             # NEWSBOT_REDIS_URL set
-    .venv/bin/python benchmarks/slack_replicas.py --mentions 50 --no-redis  # each process on its own
+    .venv/bin/python benchmarks/slack_replicas.py --mentions 50 --no-redis  # keys in the home's SQLite file
 
 Everything runs on 127.0.0.1: the fake Slack Web API of the tests in this process (it records
 every call with a monotonic time), a `redis-server` on a free port, two `newsbot slack` processes

@@ -102,8 +102,10 @@ def ingest(ctx: click.Context, inputs: tuple[str, ...], source: str, as_json: bo
         bar.update(articles - bar.n)
         bar.set_postfix(chunks=chunks, refresh=False)
 
-    report = run_guarded(lambda: desk.ingest(inputs, progress=on_progress, source=source))
-    bar.close()
+    try:
+        report = run_guarded(lambda: desk.ingest(inputs, progress=on_progress, source=source))
+    finally:
+        bar.close()  # ends the bar's line, so an error (a full disk, say) starts on its own
     for name, reason in report.failed:
         click.echo(f"failed: {name}: {reason}", err=True)
     if as_json:
@@ -163,6 +165,8 @@ def ask(
         return
     answer = run_guarded(lambda: desk.answer(question, since=since, until=until, sources=sources, as_of=as_of))
     click.echo(answer_json(answer) if as_json else answer_text(answer))
+    if answer.notice and not as_json:  # stdout keeps its plain format; the notice is for the person
+        click.echo(f"note: {answer.notice}", err=True)
 
 
 @cli.command()

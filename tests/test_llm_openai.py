@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import io
 import json
+import logging
+import re
 import shutil
+import signal
+import subprocess
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -14,6 +19,9 @@ import pytest
 
 from retrieval import NewsDesk, Settings, Turn
 from retrieval.answer.prompts import CONDENSE_SYSTEM, EXAMPLES
+from retrieval.types import Answer
+from tests import sse_server
+from tests.conftest import CORPUS
 
 REWRITTEN = "What did Modi and Putin say about the S-500 missile system?"
 
@@ -94,15 +102,44 @@ def server() -> Iterator[FakeOpenAI]:
 
 
 @pytest.fixture
-def desk(server: FakeOpenAI, corpus_home: Path, tmp_path: Path, real_embedder, monkeypatch: pytest.MonkeyPatch) -> NewsDesk:  # type: ignore[no-untyped-def]
+def desk_at(corpus_home: Path, tmp_path: Path, real_embedder, monkeypatch: pytest.MonkeyPatch) -> Callable[[str], NewsDesk]:  # type: ignore[no-untyped-def]
+    """A NewsDesk over a copy of the corpus, answering with the `openai` backend at a base URL."""
     home = tmp_path / "home"
     shutil.copytree(corpus_home, home)
-    monkeypatch.setenv("NEWSBOT_HOME", str(home))
-    monkeypatch.setenv("NEWSBOT_LLM", "openai")
-    monkeypatch.setenv("NEWSBOT_OPENAI_BASE_URL", server.url)
-    monkeypatch.setenv("NEWSBOT_OPENAI_MODEL", "fake-model")
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-key")
-    return NewsDesk(Settings.from_env(), real_embedder)
+
+    def make(url: str) -> NewsDesk:
+        monkeypatch.setenv("NEWSBOT_HOME", str(home))
+        monkeypatch.setenv("NEWSBOT_LLM", "openai")
+        monkeypatch.setenv("NEWSBOT_OPENAI_BASE_URL", url)
+        monkeypatch.setenv("NEWSBOT_OPENAI_MODEL", "fake-model")
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-test-key")
+        return NewsDesk(Settings.from_env(), real_embedder)
+
+    return make
+
+
+@pytest.fixture
+def desk(server: FakeOpenAI, desk_at: Callable[[str], NewsDesk]) -> NewsDesk:
+    return desk_at(server.url)
+
+
+@pytest.fixture
+def server_process(tmp_path: Path) -> Iterator[Callable[..., tuple[subprocess.Popen[str], str]]]:
+    """Starts tests/sse_server.py processes (answer text, options); kills what is left at the end."""
+    procs: list[subprocess.Popen[str]] = []
+
+    def start(answer: str, *options: str) -> tuple[subprocess.Popen[str], str]:
+        proc, url = sse_server.start(answer, tmp_path, *options)
+        procs.append(proc)
+        return proc, url
+
+    yield start
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        if proc.stdout:
+            proc.stdout.close()
 
 
 def test_streams_over_http_and_checks_citations(desk: NewsDesk, server: FakeOpenAI) -> None:
@@ -150,9 +187,100 @@ def test_not_found_from_the_model_is_an_abstention(desk: NewsDesk, server: FakeO
     assert events[-1].abstained and events[-1].citations == []
 
 
-def test_a_server_that_fails_mid_answer_gives_the_extractive_answer(desk: NewsDesk, server: FakeOpenAI) -> None:
+FAILED = "The openai LLM failed, so this answer quotes the sources instead."
+FAILED_PARTWAY = "The openai LLM failed partway through its answer, so this answer quotes the sources instead."
+# Worded unlike the article, so the model's words can be told apart from the quoted sources.
+SCRIPTED = (
+    "Over the phone the two leaders settled on the way forward for fertilizer supplies [1]. "
+    "They also weighed a deal on the S-500 anti-missile system [1], an upgrade of the S-400 "
+    "that India is already buying [1]. " + " ".join(["More words follow here."] * 20)
+)
+
+
+def test_a_server_down_before_the_request_gives_the_extractive_answer(desk: NewsDesk, server: FakeOpenAI) -> None:
     server.shutdown()
     server.server_close()
     answer = desk.answer("What did Modi and Putin discuss?")
     assert not answer.abstained and "“" in answer.text
-    assert answer.notice == "The openai LLM failed, so this answer quotes the sources instead."
+    assert answer.notice == FAILED
+    assert_cites_the_corpus(answer)
+
+
+def test_a_server_killed_mid_answer_gives_the_extractive_answer_not_the_partial_one(
+    desk_at: Callable[[str], NewsDesk],
+    server_process: Callable[..., tuple[subprocess.Popen[str], str]],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A real server process (HTTP/1.1, chunked SSE, a word every 50 ms) SIGKILLed after its first words."""
+    caplog.set_level(logging.WARNING, "retrieval.answer.pipeline")
+    proc, url = server_process(SCRIPTED, "--delay", "0.05")
+    desk = desk_at(url)
+    events: list[str | Answer] = []
+    for event in desk.stream("What did Modi and Putin discuss?"):
+        events.append(event)
+        if isinstance(event, str) and len(events) == 3:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    pieces, answer = events[:-1], events[-1]
+    assert isinstance(answer, Answer) and all(isinstance(p, str) for p in pieces)
+    partial = "".join(str(p) for p in pieces[:3])
+    assert partial.startswith("Over the phone")  # the model's first words did stream
+    assert "Over the phone" not in answer.text  # …but the final answer is not the cut-off text
+    assert not answer.abstained and "“" in answer.text  # it quotes the sources instead
+    assert answer.notice == FAILED_PARTWAY
+    assert_cites_the_corpus(answer)
+    [warning] = caplog.records  # one line on the user's terminal, not a traceback
+    assert "openai LLM failed while answering: Connection error" in warning.getMessage() and not warning.exc_info
+
+    drawn, final = on_a_terminal(events)  # `newsbot ask` / `newsbot chat` on a terminal
+    assert partial in drawn  # shown while it streamed…
+    assert "Over the phone" not in final  # …then replaced by the final answer, with the notice under it
+    assert final.lstrip().startswith("“") and FAILED_PARTWAY in final and "Sources" in final
+
+
+def test_a_stream_that_ends_without_finish_reason_is_a_failure_not_an_answer(
+    desk_at: Callable[[str], NewsDesk],
+    server_process: Callable[..., tuple[subprocess.Popen[str], str]],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The server ends the body cleanly after 20 words: no finish_reason, no [DONE]. The openai
+    client takes that as the end of the stream; the cut-off text must still not be the answer."""
+    _, url = server_process(SCRIPTED, "--delay", "0", "--truncate-after", "20")
+    events = list(desk_at(url).stream("What did Modi and Putin discuss?"))
+    pieces, answer = events[:-1], events[-1]
+    assert isinstance(answer, Answer)
+    assert "".join(str(p) for p in pieces).startswith("Over the phone the two leaders settled")
+    assert "Over the phone" not in answer.text and "“" in answer.text
+    assert answer.notice == FAILED_PARTWAY
+    assert_cites_the_corpus(answer)
+    assert "openai LLM's stream ended before its answer did" in caplog.text
+
+
+def on_a_terminal(events: list[str | Answer]) -> tuple[str, str]:
+    """The terminal rendering (`StreamView`, as `newsbot ask` and `chat` use it) of these events:
+    what was drawn while the answer streamed, and what stays on screen once the Answer came."""
+    from bot.terminal.render import StreamView, make_console
+
+    console = make_console(io.StringIO(), force_terminal=True)
+    console.width = 300
+    with StreamView(console, links=False) as view:
+        for event in events:
+            if isinstance(event, Answer):
+                view.finish(event)
+            else:
+                view.feed(event)
+                view.tick(force=True)  # draw every piece (feed draws at most 20 times a second)
+    out = console.file.getvalue()  # type: ignore[attr-defined]
+    drawn, _, final = out.rpartition("\x1b[2K")  # the live region is erased, then the Answer printed
+    plain = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\r")
+    return plain.sub("", drawn), plain.sub("", final)
+
+
+def assert_cites_the_corpus(answer: Answer) -> None:
+    """Every [n] in the text is a citation, every citation is used, and its quote is verbatim."""
+    seed = (CORPUS / "000_ff46239a7c5f29a8.txt").read_text()
+    assert answer.citations and {int(n) for n in re.findall(r"\[(\d+)\]", answer.text)} == {c.n for c in answer.citations}
+    for c in answer.citations:
+        assert c.title.startswith("Prime Minister Narendra Modi")
+        assert all(" ".join(part.split()) in " ".join(seed.split()) for part in c.quote.split(" … "))

@@ -18,6 +18,7 @@ import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from slack_bolt import App, BoltRequest
@@ -25,7 +26,7 @@ from slack_bolt.error import BoltError
 from slack_sdk import WebClient
 from slack_sdk.http_retry import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 
-from bot.slack.dedupe import ping, seen_keys
+from bot.slack.dedupe import ping, seen_file, seen_keys
 from bot.slack.feedback import FeedbackRecords, feedback_store
 from bot.slack.http_server import serve_http
 from bot.slack.listeners import register_listeners
@@ -162,6 +163,11 @@ def log_replicas(settings: SlackSettings) -> None:
         else:
             log.info("de-duplication and feedback are shared through Redis at %s", where)
         return
+    path = seen_file(settings)
+    if path is not None:  # WEB_CONCURRENCY workers on this machine share it: nothing to warn about
+        log.info("de-duplication is kept in %s without NEWSBOT_REDIS_URL: shared by the processes on this machine "
+                 "and kept across restarts; feedback goes to SQLite under NEWSBOT_HOME", path)
+        return
     log.info("de-duplication is per-process without NEWSBOT_REDIS_URL; feedback goes to SQLite under NEWSBOT_HOME")
     if settings.web_concurrency > 1:
         log.warning("WEB_CONCURRENCY=%d but NEWSBOT_REDIS_URL is not set: each process de-duplicates on its own, "
@@ -180,6 +186,8 @@ def run(
     """Serve until interrupted: Socket Mode when SLACK_APP_TOKEN is set (or asked for), else HTTP.
     `settings` default to `SlackSettings.from_env()`, read here once and passed down."""
     settings = settings or SlackSettings.from_env()
+    if settings.home is None:  # seen keys outlive the process: a retry after a crash is not answered twice
+        settings = replace(settings, home=desk.settings.home)
     use_socket = bool(settings.app_token) if socket_mode is None else socket_mode
     app = build_app(desk, settings, socket_mode=use_socket)  # settings and token are checked before the slow part
     log_replicas(settings)

@@ -1,15 +1,21 @@
 """Which events, commands and clicks have been taken already, so each is answered once.
 
-Slack redelivers what it thinks we missed, and one message can arrive as two events. One process
-remembers keys in a `TTLSet`; with NEWSBOT_REDIS_URL every replica asks the same Redis
-(`SET newsbot:seen:<key> 1 NX EX <ttl>`: only the first asker gets "new"), so any number of bot
-processes behind one URL answer each event once.
+Slack redelivers what it thinks we missed, and one message can arrive as two events. Where the
+keys live decides who shares them:
 
-    >>> seen = seen_keys(settings)        # RedisSeenKeys with settings.redis_url, else a TTLSet
+- NEWSBOT_REDIS_URL set: every replica asks the same Redis (`SET newsbot:seen:<key> 1 NX EX <ttl>`:
+  only the first asker gets "new"), so any number of bot processes on any hosts answer each event once.
+- Otherwise `SqliteSeenKeys`, a file under the NEWSBOT_HOME data directory (`slack/seen.sqlite3`):
+  the keys outlive the process, so a bot killed mid-answer and restarted drops Slack's retry of
+  the event it had taken, and every `newsbot slack` process on this machine using that home
+  (`WEB_CONCURRENCY` workers, a second instance) shares them. Hosts without a shared Redis do not.
+- `TTLSet`: this process's memory; with no home given (tests), or when the file cannot be opened.
+
+    >>> seen = seen_keys(settings)        # RedisSeenKeys, else SqliteSeenKeys under settings.home, else a TTLSet
     >>> seen.add("event:Ev123")           # True: new, answer it; False: taken, drop it
 
-When Redis cannot be reached the answer is "new" (fail open: a possible double answer beats no
-answer), remembered in this process meanwhile, and Redis is left alone for a few seconds so a
+When Redis or the file cannot be used the answer is "new" (fail open: a possible double answer beats
+no answer), remembered in this process meanwhile; Redis is then left alone for a few seconds so a
 dead server does not slow every acknowledgement (Slack wants one within 3 s).
 """
 
@@ -17,9 +23,11 @@ from __future__ import annotations
 
 import logging
 import math
+import sqlite3
 import threading
 import time
 from collections import OrderedDict
+from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from bot.slack.settings import DEFAULT_DEDUPE_MAX, SlackSettings, redacted
@@ -33,6 +41,9 @@ log = logging.getLogger(__name__)
 SEEN_PREFIX = "newsbot:seen:"
 REDIS_TIMEOUT = 1.0  # seconds to connect, and then for a reply; one retry: at most ~2 s in an ack
 REDIS_PAUSE = 10.0  # seconds Redis is left alone after a failure (keys stay in this process)
+SEEN_FILE = Path("slack") / "seen.sqlite3"  # under the home, next to feedback.sqlite3
+SQLITE_TIMEOUT = 2.0  # seconds to wait for another process's write: inside Slack's 3 s for an ack
+PRUNE_EVERY = 500  # adds between deletions of expired rows (which bound the file)
 
 
 class SeenKeys(Protocol):
@@ -109,6 +120,77 @@ class RedisSeenKeys:
         return found or key in self.local
 
 
+class SqliteSeenKeys:
+    """Keys in one SQLite file, shared by every process (and thread) using it; each expires after
+    `ttl` seconds of wall-clock time, so they survive a restart. Opening raises OSError or
+    sqlite3.Error when the file cannot be created or written (a read-only home)."""
+
+    _UPSERT = ("INSERT INTO seen (key, expires) VALUES (?, ?) "
+               "ON CONFLICT (key) DO UPDATE SET expires = excluded.expires WHERE seen.expires <= ?")
+
+    def __init__(self, path: Path, ttl: float, *, max_local: int = DEFAULT_DEDUPE_MAX) -> None:
+        self.path = Path(path)
+        self.ttl = ttl
+        self.local = TTLSet(ttl, max_local)  # used while the file cannot be written
+        self._lock = threading.Lock()  # one connection, used by one thread at a time
+        self._adds = 0
+        self._failing = False
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # Autocommit: each statement is its own transaction. WAL lets readers and a writer overlap;
+        # synchronous=NORMAL skips the fsync per commit and still survives a killed process.
+        self._db = sqlite3.connect(self.path, timeout=SQLITE_TIMEOUT, isolation_level=None, check_same_thread=False)
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("CREATE TABLE IF NOT EXISTS seen (key TEXT PRIMARY KEY, expires REAL NOT NULL) WITHOUT ROWID")
+            self._db.execute("DELETE FROM seen WHERE expires <= ?", (time.time(),))
+        except sqlite3.Error:
+            self._db.close()
+            raise
+
+    def add(self, key: str) -> bool:
+        # One statement, so one write transaction: a new key, or an expired one, is taken (1 row
+        # changed); a live one is left alone (0 rows). Two processes cannot both get 1.
+        now = time.time()
+        try:
+            with self._lock:
+                taken = self._db.execute(self._UPSERT, (key, now + self.ttl, now)).rowcount == 1
+                self._adds += 1
+                if self._adds % PRUNE_EVERY == 0:
+                    self._db.execute("DELETE FROM seen WHERE expires <= ?", (now,))
+        except sqlite3.Error as e:
+            self._broken(e, key)
+            return self.local.add(key)
+        self._mended()
+        self.local.add(key)  # so a later failure still knows what this process took
+        return taken
+
+    def __contains__(self, key: str) -> bool:
+        try:
+            with self._lock:
+                row = self._db.execute("SELECT 1 FROM seen WHERE key = ? AND expires > ?", (key, time.time())).fetchone()
+        except sqlite3.Error as e:
+            self._broken(e, key)
+            return key in self.local
+        self._mended()
+        return row is not None or key in self.local
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def _broken(self, error: Exception, key: str) -> None:
+        if not self._failing:
+            self._failing = True
+            log.error("cannot use %s (%s): de-duplicating in this process only; %s may be answered twice",
+                      self.path, error, key)
+
+    def _mended(self) -> None:
+        if self._failing:
+            self._failing = False
+            log.info("%s works again: de-duplication is shared again", self.path)
+
+
 # Per Redis (by its redacted URL), until when it is left alone after a failure: one outage, one
 # ERROR line, however many key sets of this process use that Redis.
 _paused: dict[str, float] = {}
@@ -165,10 +247,32 @@ def ping(url: str) -> str | None:
 
 
 def seen_keys(settings: SlackSettings, ttl: float | None = None) -> SeenKeys:
-    """Shared through Redis when `settings.redis_url` is set, else this process's own TTLSet; keys
-    live `ttl` seconds (default: the de-duplication TTL)."""
+    """Shared through Redis when `settings.redis_url` is set, else in SQLite under `settings.home`,
+    else (no home, or its file cannot be opened) this process's own TTLSet; keys live `ttl` seconds
+    (default: the de-duplication TTL)."""
     ttl = settings.dedupe_ttl if ttl is None else ttl
     if settings.redis_url:
         return RedisSeenKeys(redis_client(settings.redis_url), ttl,
                              where=redacted(settings.redis_url), max_local=settings.dedupe_max)
+    path = seen_file(settings)
+    if path is not None:
+        try:
+            return SqliteSeenKeys(path, ttl, max_local=settings.dedupe_max)
+        except (OSError, sqlite3.Error) as e:
+            _unusable.add(path)
+            log.warning("cannot keep de-duplication in %s (%s): it stays in this process, so after a restart "
+                        "Slack's retry of an event already answered may be answered again", path, e)
     return TTLSet(ttl, settings.dedupe_max)
+
+
+# Files that could not be opened: one WARNING each, and memory from then on (say, a read-only home).
+_unusable: set[Path] = set()
+
+
+def seen_file(settings: SlackSettings) -> Path | None:
+    """The SQLite file seen keys go to without Redis; None when they stay in memory (no home, or
+    the file could not be opened)."""
+    if settings.redis_url or settings.home is None:
+        return None
+    path = Path(settings.home) / SEEN_FILE
+    return None if path in _unusable else path

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from bot.slack.messages import DEFAULT_PROMPTS
@@ -36,7 +37,7 @@ DEFAULT_KEEP_ALIVE = 5.0  # seconds an idle keep-alive connection stays open
 DEFAULT_MAX_CONNECTIONS = 100  # connections and requests at once; more get 503 until some finish
 DEFAULT_DRAIN_SECONDS = 60.0  # on SIGTERM, how long answers in flight may take to finish before exit
 # Replicas (bot/slack/dedupe.py): with a Redis URL, de-duplication and feedback are shared by every
-# process using it; without one they stay in this process (and feedback in SQLite under the home).
+# process using it; without one they go to SQLite under the home (shared by this machine's processes).
 REDIS_SCHEMES = ("redis", "rediss", "unix")
 
 
@@ -67,6 +68,9 @@ class SlackSettings:
     # Worker processes the platform says it runs (WEB_CONCURRENCY, as gunicorn and Heroku read it):
     # only used to warn that, without Redis, each one de-duplicates on its own.
     web_concurrency: int = 1
+    # The NEWSBOT_HOME data directory, where de-duplication outlives the process (without Redis).
+    # `run()` sets it to the desk's home; None keeps seen keys in memory (tests, embedding apps).
+    home: Path | None = None
 
     def __post_init__(self) -> None:
         if self.streaming not in STREAMING_MODES:

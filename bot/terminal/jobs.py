@@ -41,8 +41,8 @@ class Warmup:
     def _run(self) -> None:
         try:
             desk = NewsDesk(self.settings)
+            self.desk = desk  # a Chroma server down now may be back by the first question
             desk.warm_up()
-            self.desk = desk
             try:
                 desk.search("news", 1)  # opens the store too, so the first answer pays for nothing
                 self.state = "ready"

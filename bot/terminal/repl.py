@@ -209,8 +209,13 @@ def _plain_loop(settings: Settings, filters: Filters) -> int:
         except EmptyIndexError:
             print(EMPTY_INDEX_HELP.format(home=settings.home), file=sys.stderr)
             return 1
+        except NewsbotError as e:  # a store that is down costs this question, not the session
+            print(f"error: {e}", file=sys.stderr, flush=True)
+            continue
         convo.add(question, answer)
         print(answer_text(answer) + "\n", flush=True)
+        if answer.notice:
+            print(f"note: {answer.notice}", file=sys.stderr, flush=True)
     return 0
 
 

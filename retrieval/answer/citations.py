@@ -6,7 +6,10 @@ Rules, applied sentence by sentence to the model's text:
 - a sentence left without a citation gets the passage that supports it best (embedding
   similarity plus word overlap, above a threshold), or is dropped;
 - sentences that talk about the passages instead of the news ("the passages do not say…") and
-  sentences that repeat the system prompt are dropped.
+  sentences that repeat the system prompt are dropped;
+- a citation whose supporting sentence is an instruction to an AI (injection.py) is not support,
+  and a sentence with a link, address or image that its supporting sentences do not contain is
+  dropped: planted text must not reach an answer even when it slips past the passage filter.
 The sources are exactly the cited articles, renumbered in order of first use, each with the
 passage sentences that support what cites it. Nothing outside `passages` can ever be cited.
 """
@@ -21,13 +24,20 @@ import numpy as np
 from retrieval.ingest.chunking import split_sentences
 from retrieval.index.embeddings import Embedder
 from retrieval.index.lexical import tokenize
+from retrieval.answer.injection import speaks_to_the_model
 from retrieval.answer.relevance import OVERLAP_WEIGHT, overlap
 from retrieval.types import ArticleHit, Citation
 
 MIN_SUPPORT = 0.5  # an uncited sentence needs this much support to be attributed to a passage
 KEEP_CITED = 0.3  # a cited passage below this does not support the sentence at all
 LEAK_NGRAM = 5  # a sentence sharing a run of this many words with the system prompt is a leak
+OUTPUT_CHECKS = True  # the injection checks on the answer side (benchmarks/injection.py turns them off to measure)
 
+_LINK = re.compile(
+    r"https?://\S+|\bwww\.\S+|!?\[[^\]]*\]\([^)]*\)|\b[\w-]+(?:\.[\w-]+)*\.(?:example|com|org|net|io|co|info|biz|xyz|ru|app|"
+    r"gov|edu|uk|ly|me|link|site|online)\b",
+    re.I,
+)
 _MARKER = re.compile(r"\[\s*(\d+(?:\s*[,;]\s*\d+)*)\s*\]")
 _MARKERS_AFTER_STOP = re.compile(r"([.!?])((?:\s*\[\s*\d+(?:\s*[,;]\s*\d+)*\s*\])+)")
 _META = re.compile(
@@ -96,6 +106,17 @@ def is_meta(sentence: str) -> bool:
     return bool(_META.search(sentence))
 
 
+def _supports(score: float, sentence: str, threshold: float) -> bool:
+    return score >= threshold and not (OUTPUT_CHECKS and speaks_to_the_model(sentence))
+
+
+def _foreign_link(claim: str, support: list[str]) -> bool:
+    """A link, address or image in the answer that none of its sources holds: an answer carries
+    the news, never a destination someone planted."""
+    held = " ".join(support).lower()
+    return any(link.group(0).lower().rstrip(".,;)") not in held for link in _LINK.finditer(claim))
+
+
 def check_citations(
     text: str,
     passages: list[PromptPassage],
@@ -144,13 +165,16 @@ def check_citations(
     out: list[str] = []
     index = {p.n: j for j, p in enumerate(passages)}
     for i, c in enumerate(kept):
-        cited = [n for n in dict.fromkeys(c.cited) if n in by_n and support[i, index[n]] >= keep_cited]
+        cited = [n for n in dict.fromkeys(c.cited) if n in by_n and _supports(support[i, index[n]], best[i][index[n]], keep_cited)]
         if not cited:
             j = int(np.argmax(support[i]))
-            if support[i, j] < min_support:
+            if not _supports(support[i, j], best[i][j], min_support):
                 dropped.append(c.text)
                 continue
             cited = [passages[j].n]
+        if OUTPUT_CHECKS and _foreign_link(c.text, [best[i][index[n]] for n in cited] + [by_n[n].hit.url for n in cited]):
+            dropped.append(c.text)
+            continue
         marks = []
         for n in cited:
             p = by_n[n]

@@ -5,9 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from retrieval.ingest.chunking import split_sentences
 from retrieval.index.embeddings import Embedder
-from retrieval.answer.injection import speaks_to_the_model
+from retrieval.answer.injection import news_sentences
 from retrieval.answer import sentences
 from retrieval.answer.relevance import sentence_scores
 from retrieval.answer.sentences import SentenceScorer
@@ -44,8 +43,8 @@ def best_sentences(
         for passage in hit.passages[:PASSAGES_READ]:
             pairs.extend(
                 (hit, s)
-                for s in split_sentences(passage.text)
-                if len(s.split()) >= MIN_WORDS and not speaks_to_the_model(s)
+                for _, s in news_sentences(passage.text)
+                if len(s.split()) >= MIN_WORDS
             )
     scores = sentence_scores(question, [s for _, s in pairs], embedder) if pairs else []
     return _top([Scored(hit, sentence, score) for (hit, sentence), score in zip(pairs, scores)])

@@ -16,12 +16,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from retrieval.answer.citations import PromptPassage
-from retrieval.answer.injection import speaks_to_the_model
+from retrieval.answer.injection import news_sentences
 from retrieval.answer import sentences
 from retrieval.answer.relevance import sentence_scores
 from retrieval.answer.sentences import SentenceScorer
 from retrieval.index.embeddings import Embedder
-from retrieval.ingest.chunking import split_sentences
 from retrieval.settings import DEFAULT_PROMPT_CHARS
 from retrieval.types import ArticleHit
 
@@ -111,8 +110,7 @@ def select_passages_by_cosine(
         per_hit.append([
             (p.index * 1000 + i, clean(s))
             for p in passages
-            for i, s in enumerate(split_sentences(p.text))
-            if not speaks_to_the_model(s)
+            for i, s in news_sentences(p.text)
         ])
     flat = [s for group in per_hit for _, s in group]
     scores = iter(sentence_scores(question, flat, embedder))

@@ -17,6 +17,7 @@ import logging
 import time
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 from retrieval.answer import prompts
 from retrieval.answer.citations import PromptPassage, check_citations
@@ -100,7 +101,8 @@ class AnswerPipeline:
             if checked is not None:
                 yield run.answer(*checked)
                 return
-            notice = f"The {self.llm.backend} LLM failed, so this answer quotes the sources instead."
+            partway = " partway through its answer" if "first_token" in run.timings else ""
+            notice = f"The {self.llm.backend} LLM failed{partway}, so this answer quotes the sources instead."
         text, citations = extractive_answer(run.standalone, result.articles, self.embedder, as_of, self.scorer)
         run.lap("answer", first_token=True)
         yield text if citations else ABSTAIN_TEXT
@@ -113,9 +115,13 @@ class AnswerPipeline:
         model = self.llm.model
         assert model is not None
         raw, shown = "", 0
+        ended = _FINISHED.get(self.llm.backend)  # None: the backend's stream ends when its answer does
+        finished = False
         try:
             for chunk in model.stream(answer_messages(run.standalone, passages, as_of)):
                 run.usage(getattr(chunk, "usage_metadata", None))
+                if ended is not None and not finished:
+                    finished = ended(getattr(chunk, "response_metadata", None) or {})
                 if not chunk.text:
                     continue
                 if not raw:
@@ -125,8 +131,13 @@ class AnswerPipeline:
                     continue  # show nothing of the NOT FOUND marker
                 yield raw[shown:]
                 shown = len(raw)
-        except Exception:  # a server down or a model crash: quote the sources rather than fail
-            log.warning("the %s LLM failed while answering", self.llm.backend, exc_info=True)
+        except Exception as e:  # a server down or a model crash: quote the sources rather than fail
+            # one line (it shows on the user's terminal); the traceback only when debugging
+            log.warning("the %s LLM failed while answering: %s", self.llm.backend, _why(e))
+            log.debug("the %s LLM's failure", self.llm.backend, exc_info=True)
+            return None
+        if ended is not None and not finished:  # the connection ended, not the answer: the text is cut off
+            log.warning("the %s LLM's stream ended before its answer did: %r", self.llm.backend, raw[-80:])
             return None
         run.lap("llm")
         log.debug("model output: %r", raw)
@@ -171,6 +182,30 @@ class _Run:
         caveat = dated_caveat(self.window, citations)
         text = caveat + ("\n" if caveat and text.startswith("- ") else "") + text + newest_source(citations)
         return Answer(self.question, text, citations, False, self.timings, self.standalone, notice, self.shown)
+
+
+# How a backend's streamed chunks say that the model finished its answer. A server can end a
+# stream cleanly partway through (no finish_reason, no [DONE]) and the client takes that as the
+# end: without this word from the model, the text is cut off. llama.cpp runs in process and
+# cannot end early unnoticed, so it (like any backend not named here) is taken at its word.
+_FINISHED: dict[str, Callable[[dict[str, Any]], bool]] = {
+    "openai": lambda meta: bool(meta.get("finish_reason")),  # langchain-openai, from the last choice
+    "ollama": lambda meta: meta.get("done") is True,  # langchain-ollama, from Ollama's last line
+}
+
+
+def _why(e: BaseException) -> str:
+    """An error and what caused it, in one line: "Connection error. (peer closed connection …)"."""
+    parts: list[str] = []
+    cause: BaseException | None = e
+    for _ in range(5):  # a chain can loop
+        if cause is None:
+            break
+        text = str(cause).strip() or type(cause).__name__
+        if text not in parts:
+            parts.append(text)
+        cause = cause.__cause__ or cause.__context__
+    return parts[0] + "".join(f" ({p})" for p in parts[1:])
 
 
 def _may_be_abstaining(raw: str) -> bool:

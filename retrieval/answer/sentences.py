@@ -24,12 +24,11 @@ from pathlib import Path
 
 import numpy as np
 
-from retrieval.answer.injection import speaks_to_the_model
+from retrieval.answer.injection import news_sentences
 from retrieval.answer.relevance import overlap
 from retrieval.errors import BackendError
 from retrieval.index.embeddings import Embedder
 from retrieval.index.lexical import tokenize
-from retrieval.ingest.chunking import split_sentences
 from retrieval.types import ArticleHit
 
 MODEL_DIR = Path(__file__).with_name("models")
@@ -67,8 +66,8 @@ def candidates(hits: Sequence[ArticleHit], articles: int = ARTICLES_READ, chunks
     out: list[Candidate] = []
     for rank, hit in enumerate(hits[:articles]):
         for chunk_rank, passage in enumerate(hit.passages[:chunks]):
-            for i, sentence in enumerate(split_sentences(passage.text)):
-                if len(sentence.split()) >= MIN_WORDS and not speaks_to_the_model(sentence):
+            for i, sentence in news_sentences(passage.text):
+                if len(sentence.split()) >= MIN_WORDS:
                     out.append(Candidate(hit, rank, chunk_rank, passage.index, i, sentence))
     return out
 

@@ -4,6 +4,9 @@ The state of each article is read back from the store itself (content hash and c
 on every chunk), so there is no second ledger to fall out of step: an article whose chunks
 are all present under its current hash is unchanged; anything else is (re)written, and
 chunks of older versions are removed only after the new ones are stored.
+
+A full disk stops an ingest cleanly, before the write it has no room for (see `_check_room`):
+what was stored stays complete and searchable, and the next run continues from there.
 """
 
 from __future__ import annotations
@@ -14,6 +17,9 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from retrieval.index.disk_room import (
+    RESERVE_FACTOR, RESERVE_FLOOR, DiskFullError, free_bytes, human_size, says_disk_full, segment_bytes,
+)
 from retrieval.ingest.chunking import chunk_article, embedding_text
 from retrieval.index.embeddings import Embedder
 from retrieval.index.folding import Fold, Folder
@@ -29,8 +35,6 @@ EMBED_FORMAT = "title-date-header-v1"  # how embedding_text() frames a chunk; bu
 
 Progress = Callable[[int, int], None]  # (articles seen, chunks embedded) so far
 LOOKUP_GROUP = 256  # articles whose stored state is looked up in one query
-
-
 def _groups(items: Iterable[Loaded], size: int) -> Iterator[list[Loaded]]:
     group: list[Loaded] = []
     for item in items:
@@ -63,15 +67,57 @@ class Ingester:
 
     def run(self, items: Iterable[Loaded], progress: Progress | None = None) -> IngestReport:
         """Embedding runs in this thread while the previous batch is written to Chroma in another,
-        so the store's work hides behind the model's (each write is still one transaction)."""
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="newsbot-writer") as writer:
-            self._writer = writer
-            self._writing: Future[None] | None = None
-            self.folder = Folder(self.store)
-            self._folds: list[Fold] = []
-            report = self._run(items, progress)
-            self._wait_for_write()
+        so the store's work hides behind the model's (each write is still one transaction).
+
+        A full disk raises DiskFullError, whose message says what was stored and what to do."""
+        self._stored = 0  # articles whose write has completed
+        try:
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="newsbot-writer") as writer:
+                self._writer = writer
+                self._writing: Future[None] | None = None
+                self.folder = Folder(self.store)
+                self._folds: list[Fold] = []
+                report = self._run(items, progress)
+                self._wait_for_write()
+        except DiskFullError:
+            raise
+        except Exception as e:  # a failed write is the last: nothing is submitted after it
+            free = self._free()
+            low = free is not None and free < RESERVE_FLOOR
+            if not (says_disk_full(e) or low):
+                raise
+            # Chroma says only "Failed to apply logs to the metadata segment" when its compaction
+            # hits the full disk; the store cannot be read until there is room to finish it
+            raise self._full(
+                f"a write failed ({e})" + (f"; {human_size(free)} free" if low and free is not None else ""),
+                "searching it may fail until space is freed",
+            ) from e
         return report
+
+    def _free(self) -> int | None:
+        """Free bytes on the disk of a local store (None for a Chroma server)."""
+        return None if self.store.settings.chroma_url else free_bytes(self.store.settings.chroma_path)
+
+    def _full(self, what: str, state: str) -> DiskFullError:
+        path, n = self.store.where, self._stored
+        return DiskFullError(
+            f"the disk is full where the news index is stored ({path}): {what}. Ingest stopped after "
+            f"storing {n} article{'' if n == 1 else 's'} in this run; {state}. Free some space and run "
+            "ingest again: it continues where it stopped, without storing anything twice.",
+            path, n,
+        )
+
+    def _check_room(self, n_chunks: int, batch_bytes: int) -> None:
+        """Stop before a write the disk has no room for, rather than let Chroma run out mid-write."""
+        free = self._free()
+        if free is None:
+            return
+        need = RESERVE_FLOOR + RESERVE_FACTOR * batch_bytes + segment_bytes(self.store.settings.chroma_path)
+        if free < need:
+            raise self._full(
+                f"{human_size(free)} free, and storing the next {n_chunks} chunks safely needs about {human_size(need)}",
+                "what is stored is complete and searchable",
+            )
 
     def _run(self, items: Iterable[Loaded], progress: Progress | None) -> IngestReport:
         started = time.perf_counter()
@@ -167,11 +213,14 @@ class Ingester:
 
         def write() -> None:
             self.store.upsert(ids, texts, metas, [vectors[i] for i in lead_of])  # type: ignore[arg-type]
+            self._stored += len(articles)
             for article_id, version in updated:  # old versions go only once the new one is stored
                 self.store.delete_stale(article_id, version)
             self._write_folds(folding)  # after the stories they fold into are stored
 
         self._wait_for_write()
+        dims = len(vectors[0]) if vectors else 0
+        self._check_room(len(ids), sum(len(t) for t in texts) + sum(len(str(m)) for m in metas) + 4 * dims * len(ids))
         self._writing = self._writer.submit(write)
         report.updated += len(updated)
         report.new += len(articles) - len(updated)

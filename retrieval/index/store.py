@@ -1,4 +1,4 @@
-"""The only module that imports chromadb: chunks, their vectors and metadata in one collection.
+"""With remote.py (a server's client), the only module importing chromadb: chunks, vectors, metadata.
 
 Chroma is the single store: the lexical index and the ingest state are derived from what is
 here, so pointing NEWSBOT_CHROMA_URL at a server moves everything.
@@ -17,6 +17,7 @@ from retrieval.dates import from_epoch, to_epoch
 from retrieval.index.changes import ChangeLog
 from retrieval.index.chroma_functions import ChromaEmbeddingFunction, NoEmbedding
 from retrieval.index.embeddings import Embedder
+from retrieval.index.remote import server_client
 from retrieval.errors import BackendError
 from retrieval.settings import DEFAULT_CHROMA_HNSW, Settings
 from retrieval.types import Article, ArticleHit, Chunk, Passage
@@ -144,23 +145,14 @@ class ChromaStore:
         return self._client is not None and not self.settings.chroma_url and _local_system(self.settings) is not self._system
 
     def _connect(self) -> Any:
+        if self.settings.chroma_url:  # a server that stops is a BackendError there, and no reopen here
+            return server_client(self.settings.chroma_url)
         import chromadb
         from chromadb.config import Settings as ChromaSettings
 
-        chroma_settings = ChromaSettings(anonymized_telemetry=False)
         try:
-            if self.settings.chroma_url:
-                from urllib.parse import urlsplit
-
-                url = urlsplit(self.settings.chroma_url)
-                return chromadb.HttpClient(
-                    host=url.hostname or "localhost",
-                    port=url.port or (443 if url.scheme == "https" else 8000),
-                    ssl=url.scheme == "https",
-                    settings=chroma_settings,
-                )
             self.settings.chroma_path.mkdir(parents=True, exist_ok=True)
-            return chromadb.PersistentClient(path=str(self.settings.chroma_path), settings=chroma_settings)
+            return chromadb.PersistentClient(path=str(self.settings.chroma_path), settings=ChromaSettings(anonymized_telemetry=False))
         except Exception as e:
             raise BackendError(f"cannot open the Chroma store at {self.where}: {e}") from e
 
@@ -175,6 +167,8 @@ class ChromaStore:
             return self.client.get_or_create_collection(
                 name=f"{self.settings.collection}_{suffix}", embedding_function=NoEmbedding()
             )
+        except BackendError:
+            raise
         except Exception as e:
             raise BackendError(f"cannot open the Chroma collection {suffix!r} at {self.where}: {e}") from e
 

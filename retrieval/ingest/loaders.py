@@ -14,9 +14,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from retrieval.dates import parse_date
 from retrieval.errors import LoadError
-from retrieval.ids import article_id
+from retrieval.ingest.articles import MAX_ARTICLE_CHARS, MAX_TITLE, article_from_fields, make_article  # noqa: F401 (the limits are read here)
 from retrieval.ingest.fetch import fetch_bytes
 from retrieval.types import Article
 
@@ -25,7 +24,6 @@ log = logging.getLogger(__name__)
 Failure = tuple[str, str]
 Loaded = Article | Failure
 
-MAX_TITLE = 120
 SEED_HEADER = re.compile(r"^\s*date\s+(\d{4}-\d{2}-\d{2})\b[ \t]*\n?")
 SOURCE_HEADER = re.compile(r"^[ \t]*source[ \t]+(\S[^\n]*?)[ \t]*\n", re.I)  # optional, after the date
 FEED_SNIFF = re.compile(rb"<(rss|feed|rdf:RDF)[\s>]", re.IGNORECASE)
@@ -43,7 +41,6 @@ KNOWN_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | FEED_SUFFIXES | JSON_SUFFIXES |
 # not, and neither may one article's text (a long news feature is ~100,000 characters).
 MAX_DOCUMENT_BYTES = 20 * 2**20
 MAX_COLLECTION_BYTES = 2 * 2**30
-MAX_ARTICLE_CHARS = 2_000_000
 
 
 def load(inputs: Iterable[str | Path], source: str = "") -> Iterator[Loaded]:
@@ -106,12 +103,13 @@ def load_file(path: Path) -> Iterator[Loaded]:
     limit = MAX_COLLECTION_BYTES if suffix in JSONL_SUFFIXES | JSON_SUFFIXES else MAX_DOCUMENT_BYTES
     if (size := path.stat().st_size) > limit:
         raise LoadError(f"{size / 2**20:,.0f} MiB is over the {limit / 2**20:,.0f} MiB such a file may have; not read")
+    if suffix in JSONL_SUFFIXES:
+        yield from _stream_jsonl(path)
+        return
     raw = path.read_bytes()
     if not raw.strip():
         raise LoadError("empty file")
-    if suffix in JSONL_SUFFIXES:
-        yield from parse_jsonl(_decode(raw), str(path))
-    elif suffix in JSON_SUFFIXES:
+    if suffix in JSON_SUFFIXES:
         yield from parse_json(_decode(raw), str(path))
     elif suffix in HTML_SUFFIXES:
         yield parse_html(raw, origin=str(path))
@@ -161,8 +159,28 @@ def parse_text(text: str, origin: str = "") -> Article:
     return make_article(body=text, title=title, origin=origin)
 
 
-def parse_jsonl(text: str, origin: str) -> Iterator[Loaded]:
-    for lineno, line in enumerate(text.splitlines(), 1):
+def _stream_jsonl(path: Path) -> Iterator[Loaded]:
+    """Line by line from disk: a 2 GiB file is never held in memory, and a line that is not
+    UTF-8 costs that line only."""
+    with path.open("rb") as f:
+        empty = True
+        for lineno, raw in enumerate(f, 1):
+            if not raw.strip():
+                continue
+            empty = False
+            where = f"{path}:{lineno}"
+            try:
+                line = raw.decode("utf-8-sig" if lineno == 1 else "utf-8")
+            except UnicodeDecodeError as e:
+                yield (where, f"not valid UTF-8 (byte 0x{raw[e.start]:02x} at column {e.start + 1})")
+                continue
+            yield from parse_jsonl(line, str(path), first_line=lineno)
+        if empty:
+            raise LoadError("empty file")
+
+
+def parse_jsonl(text: str, origin: str, first_line: int = 1) -> Iterator[Loaded]:
+    for lineno, line in enumerate(text.splitlines(), first_line):
         if not line.strip():
             continue
         where = f"{origin}:{lineno}"
@@ -317,80 +335,3 @@ def load_url(url: str) -> Iterator[Loaded]:
         yield from parse_feed(raw, origin=url)
     else:
         yield parse_html(raw, origin=url, url=url)
-
-
-# --- normalisation -----------------------------------------------------------------------------
-
-
-def article_from_fields(body: str, fields: dict[str, Any], origin: str) -> Article:
-    """An article from named fields, as front matter and JSON records both give them (each
-    field under its usual name or its common alias)."""
-    return make_article(
-        body=body,
-        title=str(fields.get("title") or ""),
-        source=str(fields.get("source") or fields.get("outlet") or ""),
-        url=str(fields.get("url") or fields.get("link") or ""),
-        authors=fields.get("authors") or fields.get("author") or (),
-        published=fields.get("published") or fields.get("date"),
-        origin=origin,
-    )
-
-
-def make_article(
-    *,
-    body: str,
-    title: str = "",
-    source: str = "",
-    url: str = "",
-    authors: Any = (),
-    published: Any = None,
-    origin: str = "",
-) -> Article:
-    if len(body) > MAX_ARTICLE_CHARS:
-        raise LoadError(f"article text of {len(body):,} characters is over the {MAX_ARTICLE_CHARS:,} an article may have")
-    body = _clean(body)
-    if not body:
-        raise LoadError("no article text")
-    title = " ".join(_CONTROL.sub("", str(title)).split()) or derive_title(body)
-    source = _CONTROL.sub("", source)
-    if isinstance(authors, str):
-        authors = [a.strip() for a in re.split(r",| and ", authors) if a.strip()]
-    elif not isinstance(authors, (list, tuple)):  # a number, an object: one name, as written
-        authors = [authors] if authors not in (None, "") else []
-    url = url.strip()
-    return Article(
-        id=article_id(url, title, body),
-        title=title,
-        body=body,
-        source=source.strip() or _host(url),
-        url=url,
-        authors=tuple(_CONTROL.sub("", str(a)) for a in authors),
-        published=parse_date(published),
-        origin=origin,
-    )
-
-
-# Control characters other than newline and tab (C0, DEL, C1): an article's ESC sequences would
-# otherwise reach every terminal that prints it (colours, cursor moves, OSC 8 links).
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
-
-
-def _clean(text: str) -> str:
-    text = _CONTROL.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
-    text = re.sub(r"[ \t\u00a0]+", " ", text)
-    text = re.sub(r"\n\s*\n+", "\n\n", text)
-    return text.strip()
-
-
-def derive_title(body: str) -> str:
-    """The first sentence, cut at a word boundary: better than 'Untitled' in a source list."""
-    first = re.split(r"(?<=[.!?])\s|\n", body.strip(), maxsplit=1)[0].strip()
-    if len(first) <= MAX_TITLE:
-        return first
-    return first[:MAX_TITLE].rsplit(" ", 1)[0] + "…"
-
-
-def _host(url: str) -> str:
-    from urllib.parse import urlsplit
-
-    return urlsplit(url).netloc.lower().removeprefix("www.") if url else ""

@@ -94,6 +94,8 @@ def _day(m: re.Match[str], as_of: dt.date) -> Window | None:
     return day, day
 
 
+UPCOMING = dt.timedelta(days=14)  # how far back news of an event still to come is current
+
 Rule = tuple[re.Pattern[str], Callable[[re.Match[str], dt.date], "Window | None"]]
 
 # First match wins; more specific phrases come first.
@@ -108,6 +110,9 @@ _RULES: list[Rule] = [
      lambda m, d: (d - dt.timedelta(days=d.weekday()), d)),
     (re.compile(r"\blast week\b", re.I),
      lambda m, d: (d - dt.timedelta(days=d.weekday() + 7), d - dt.timedelta(days=d.weekday() + 1))),
+    # an event to come is reported before it: "next week" asks for the latest news, not old news
+    (re.compile(r"\b(?:next|the coming|the upcoming|coming) (?:week|month|year|weekend)\b", re.I),
+     lambda m, d: (d - UPCOMING, d)),
     (re.compile(r"\b(?:this|the current) month\b", re.I), lambda m, d: (d.replace(day=1), d)),
     (re.compile(r"\blast month\b", re.I), lambda m, d: _previous_month(d)),
     (re.compile(r"\bthis year\b", re.I), lambda m, d: (dt.date(d.year, 1, 1), d)),

@@ -1,8 +1,8 @@
 """benchmarks/slack_replicas.py made small: two real `newsbot slack` processes behind one local
 URL, one Redis. Each of 5 mentions is delivered twice, its retry to the other replica, and is
 answered once; then a 100 MB body and a negative Content-Length are refused and the replica
-still answers. (The same without Redis answers each mention twice; it costs two more process
-start-ups, so only the benchmark shows it.)"""
+still answers. (Without Redis, replicas on one home share keys through its SQLite file;
+tests/bot/test_restart.py covers that store.)"""
 
 from __future__ import annotations
 

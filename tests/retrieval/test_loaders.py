@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from retrieval.ingest.loaders import load
@@ -88,6 +88,18 @@ def test_jsonl_records_in_the_shared_format_and_a_bad_line(tmp_path: Path) -> No
     bad = [f for f in got if isinstance(f, tuple)]
     assert bad == [(f"{f}:2", bad[0][1]), (f"{f}:4", "no article text")]
     assert "invalid JSON" in bad[0][1]
+
+
+def test_jsonl_is_read_line_by_line_so_a_line_that_is_not_utf8_costs_only_that_line(tmp_path: Path) -> None:
+    record = {"title": "T1", "text": BODY, "published": "2025-04-11"}
+    f = tmp_path / "a.jsonl"
+    f.write_bytes(b"\xef\xbb\xbf" + json.dumps(record).encode() + b"\n" + b'{"title": "caf\xe9", "text": "x"}\n'
+                  + json.dumps(dict(record, title="T3", text=BODY + " Again.")).encode() + b"\n")
+    got = list(load([f]))
+    assert [a.title for a in got if isinstance(a, Article)] == ["T1", "T3"]
+    assert got[1] == (f"{f}:2", "not valid UTF-8 (byte 0xe9 at column 15)")
+    reading = load([f])
+    assert isinstance(next(reading), Article)  # lazily: the first record before the rest is read
 
 
 def test_json_list_and_iso_dates(tmp_path: Path) -> None:
@@ -258,3 +270,24 @@ def test_huge_inputs_are_refused_with_a_reason_and_the_rest_is_read(tmp_path: Pa
     assert "MiB" in failures[str(big)] and "not read" in failures[str(big)]
     assert "2,000,000" in failures[f"{records}:1"]
     assert [a.url for a in items if isinstance(a, Article)] == [GOOD["url"]]
+
+
+ENCODINGS = ["utf-8", "utf-16", "latin-1", "cp1252", "shift_jis", "koi8-r"]
+SUFFIXES = [".txt", ".md", ".html", ".json", ".jsonl", ".xml", ".rss", ""]
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    suffix=st.sampled_from(SUFFIXES),
+    content=st.one_of(
+        st.binary(max_size=3000),
+        st.tuples(st.text(max_size=400), st.sampled_from(ENCODINGS)).map(lambda t: t[0].encode(t[1], errors="replace")),
+        st.sampled_from(["<html><body><p>", '{"text": "', '<?xml version="1.0"?><rss><channel><item><description>'])
+        .map(lambda head: (head + "é" * 5000 + "word " * 20000).encode("utf-8")),  # enormous fields
+    ),
+)
+def test_any_bytes_in_any_kind_of_file_give_articles_or_named_failures(tmp_path: Path, suffix: str, content: bytes) -> None:
+    f = tmp_path / f"input{suffix}"
+    f.write_bytes(content)
+    for item in load([f]):  # never raises: every input is an article or a failure with its reason
+        assert isinstance(item, Article) or (isinstance(item, tuple) and item[0].startswith(str(f)) and item[1])
