@@ -79,3 +79,22 @@ def test_newsbot_ask_says_the_server_is_unreachable_without_a_traceback(tmp_path
     assert out.stderr.startswith("Error: ") and says_unreachable(out.stderr.strip().removeprefix("Error: "), url), out.stderr
     assert out.stdout == ""
     assert time.monotonic() - started < 60
+
+
+def test_chat_keeps_going_while_the_server_is_down(tmp_path: Path) -> None:
+    """Piped `newsbot chat`: each question the store cannot serve gets its error, and the session
+    goes on (it used to end at the first one). The interactive warm-up keeps its desk, so the
+    questions after the server returns are answered without restarting `chat`."""
+    from bot.terminal.jobs import Warmup
+    from retrieval import BackendError, Settings
+
+    url = f"http://127.0.0.1:{free_port()}"
+    env = dict(os.environ, NEWSBOT_HOME=str(tmp_path / "home"), NEWSBOT_LLM="extractive", NEWSBOT_CHROMA_URL=url, NEWSBOT_SENTENCE_SCORER="0")
+    out = subprocess.run([sys.executable, "-m", "bot.cli", "chat"], cwd=ROOT, env=env, input=f"{QUESTION}\nAnd then?\n",
+                         capture_output=True, text=True, timeout=180)
+    errors = [line for line in out.stderr.splitlines() if line.startswith("error: ")]
+    assert out.returncode == 0 and len(errors) == 2 and all(says_unreachable(e.removeprefix("error: "), url) for e in errors), out.stderr
+
+    warmup = Warmup(Settings(home=tmp_path / "home", chroma_url=url, llm="extractive")).start()
+    assert warmup.done.wait(120)
+    assert isinstance(warmup.error, BackendError) and warmup.desk is not None
