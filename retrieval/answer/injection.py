@@ -5,7 +5,7 @@ it, and the citation check would then find the claim "supported" by the very sen
 planted it. So such sentences are dropped before the model or the extractive answer sees them
 (the stored article is untouched). This filter is one wall of several (docs/reliability.md):
 the prompt fences passages as data, and the citation check drops answer sentences that rest on
-an instruction, wander off the question, or carry a link no source has.
+an instruction or carry a link no source has.
 
 It reads a sentence as its reader would (`fold`: full-width and look-alike letters made Latin,
 zero-width characters removed) and looks for what news does not do: speak to an AI or to "you"
@@ -26,8 +26,8 @@ from retrieval.ingest.chunking import split_sentences
 
 # Letters that look like Latin ones (Unicode TR39 confusables, the common Cyrillic and Greek ones)
 _LOOKALIKES = str.maketrans(
-    "АВЕЅІЈКМНОРСТХУаеіјорсуххѕԁһӏɡΑΒΕΖΗΙΚΜΝΟΡΤΥΧαεικνορτυχ",
-    "ABESIJKMHOPCTXYaeijopcyxxsdhlgABEZHIKMNOPTYXaeikvoptux",
+    "АВЕЅІЈКМНОРСТХУаеіјорсухѕԁһӏɡΑΒΕΖΗΙΚΜΝΟΡΤΥΧαεικνορτυχ",
+    "ABESIJKMHOPCTXYaeijopcyxsdhlgABEZHIKMNOPTYXaeikvoptux",
 )
 
 
