@@ -4,7 +4,6 @@ same port and data directory (tests/test_chroma_server.py, tests/test_fault_chro
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -13,13 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.processes import free_port, stop
+
 START_SECONDS = 60
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class ChromaServer:
@@ -56,10 +51,5 @@ class ChromaServer:
     def stop(self) -> None:
         """SIGTERM, as a service manager stops it; the port is free when this returns."""
         if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+            stop(self.proc, timeout=20)
         self.proc = None

@@ -17,7 +17,8 @@ import pytest
 
 from retrieval import BackendError, NewsDesk, Settings, Stage
 
-from tests.chroma_server import ChromaServer, free_port
+from tests.chroma_server import ChromaServer
+from tests.processes import free_port
 from tests.conftest import CORPUS, ROOT
 
 QUESTION = "What did Modi and Putin discuss?"

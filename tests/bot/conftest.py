@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from tests.processes import free_port, stop
 from tests.bot.mock_slack_api import BOT_USER_ID, TEAM_ID, MockSlackAPI, MockSocketModeServer
 
 SIGNING_SECRET = "test-signing-secret"
@@ -177,9 +177,7 @@ def start_slack_process(
 ) -> tuple[subprocess.Popen[str], int]:
     """A real `newsbot slack` process (HTTP mode, extractive answers) on a free port, once its
     health check answers; the caller stops it."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     env = {**os.environ, "SLACK_BOT_TOKEN": "xoxb-test", "SLACK_SIGNING_SECRET": SIGNING_SECRET,
            "SLACK_API_URL": slack_api.url, "NEWSBOT_HOME": str(home), "NEWSBOT_LLM": "extractive"}
     env.pop("SLACK_APP_TOKEN", None)
@@ -215,9 +213,7 @@ def start_redis_server(timeout: float = 10) -> RedisServer:
     binary = shutil.which("redis-server")
     if binary is None:
         pytest.fail("redis-server is not installed: run scripts/setup (it installs Debian's redis-server)")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     proc = subprocess.Popen(
         [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -240,12 +236,7 @@ def start_redis_server(timeout: float = 10) -> RedisServer:
 
 
 def stop_redis_server(server: RedisServer) -> None:
-    server.proc.terminate()
-    try:
-        server.proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        server.proc.kill()
-        server.proc.wait()
+    stop(server.proc, timeout=10)
 
 
 @pytest.fixture(scope="session")
