@@ -17,7 +17,8 @@ from datasketch import MinHash
 
 from retrieval.dates import to_epoch
 from retrieval.index import syndication
-from retrieval.index.store import NO_DATE, ChromaStore
+from retrieval.index.records import NO_DATE
+from retrieval.index.store import ChromaStore
 from retrieval.types import Article
 
 FOLD_DAYS = 30  # copies further apart are a recycled explainer (Groundhog Day 2018 and 2022), not one story

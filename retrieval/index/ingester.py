@@ -26,7 +26,8 @@ from retrieval.index.folding import Fold, Folder
 from retrieval.ids import content_hash
 from retrieval.ingest.loaders import Loaded
 from retrieval.settings import Settings
-from retrieval.index.store import ArticleState, ChromaStore, chunk_metadata
+from retrieval.index.records import ArticleState, chunk_metadata
+from retrieval.index.store import ChromaStore
 from retrieval.types import Article, Chunk, IngestReport
 
 log = logging.getLogger(__name__)
@@ -72,6 +73,8 @@ class Ingester:
         A full disk raises DiskFullError, whose message says what was stored and what to do."""
         self._stored = 0  # articles whose write has completed
         try:
+            if moved := self.store.split_lexical():  # a store an older newsbot wrote, once
+                log.warning("moved %d lexical-only chunks out of the vector collection", moved)
             with ThreadPoolExecutor(max_workers=1, thread_name_prefix="newsbot-writer") as writer:
                 self._writer = writer
                 self._writing: Future[None] | None = None

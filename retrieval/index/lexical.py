@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from retrieval.index.changes import PENDING_SECONDS, Change, ChangeLog, Cursor
-from retrieval.index.store import NO_DATE, ChromaStore, StoredChunk
+from retrieval.index.records import NO_DATE, StoredChunk
+from retrieval.index.store import ChromaStore
 
 log = logging.getLogger(__name__)
 

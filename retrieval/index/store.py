@@ -2,6 +2,12 @@
 
 Chroma is the single store: the lexical index and the ingest state are derived from what is
 here, so pointing NEWSBOT_CHROMA_URL at a server moves everything.
+
+Chunks live in two collections. The articles collection holds the embedded chunks (each
+article's lead) and is the vector index. The chunks searched by BM25 only go to
+`<collection>_lexical`, under a one-dimensional placeholder vector: kept out of the vector
+index, a dense query needs no metadata filter (with one, Chroma spent 370 of a search's 450 ms
+finding the embedded rows among all of them), and ingest builds a graph a third the size.
 """
 
 from __future__ import annotations
@@ -10,108 +16,24 @@ import datetime as dt
 import json
 import logging
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
-from retrieval.dates import from_epoch, to_epoch
+from retrieval.dates import to_epoch
 from retrieval.index.changes import ChangeLog
 from retrieval.index.chroma_functions import ChromaEmbeddingFunction, NoEmbedding
 from retrieval.index.embeddings import Embedder
+from retrieval.index.records import NO_DATE, ArticleState, StoredChunk, also_entries, also_reported
 from retrieval.index.remote import server_client
 from retrieval.errors import BackendError
 from retrieval.settings import DEFAULT_CHROMA_HNSW, Settings
-from retrieval.types import Article, ArticleHit, Chunk, Passage
+from retrieval.types import ArticleHit, Passage
 
 log = logging.getLogger(__name__)
 
 PAGE = 2000  # rows per Chroma get() when scanning the whole collection
-NO_DATE = -1  # published_ts of undated articles: outside every date filter
-
-
-@dataclass
-class StoredChunk:
-    id: str
-    text: str
-    meta: dict[str, Any]
-    similarity: float | None = None  # cosine similarity, for dense query results
-
-    @property
-    def article_id(self) -> str:
-        return str(self.meta["article_id"])
-
-    @property
-    def index(self) -> int:
-        return int(self.meta.get("chunk", 0))
-
-    @property
-    def published(self) -> dt.date | None:
-        return from_epoch(self.meta.get("published_ts", NO_DATE))
-
-
-@dataclass
-class ArticleState:
-    """What the store holds of one article: chunk counts per content hash seen."""
-
-    chunks: dict[str, int] = field(default_factory=dict)  # content hash → chunks stored
-    expected: dict[str, int] = field(default_factory=dict)  # content hash → n_chunks claimed
-    body_hash: str = ""
-    also: str = ""  # outlets whose copies were folded into it (JSON), carried over to a new version
-
-    def complete(self, content_hash: str) -> bool:
-        n = self.chunks.get(content_hash, 0)
-        return n > 0 and n == self.expected.get(content_hash)
-
-
-def chunk_metadata(article: Article, chunk: Chunk, n_chunks: int, version: str, dense: bool) -> dict[str, Any]:
-    return {
-        "article_id": article.id,
-        "content_hash": version,  # the article's content under this ingest configuration
-        "body_hash": article.body_hash,
-        "title": article.title,
-        "source": article.source,
-        "source_key": article.source.lower(),
-        "url": article.url,
-        "authors": ", ".join(article.authors),
-        "published": article.published_iso,
-        "published_ts": to_epoch(article.published) if article.published else NO_DATE,
-        "chunk": chunk.index,
-        "n_chunks": n_chunks,
-        "dense": dense,  # False: stored under its article's lead vector, searched lexically only
-    }
-
-
-def also_reported(meta: dict[str, Any]) -> tuple[str, ...]:
-    """The other outlets that ran this story, from the chunk's `also` field (a JSON list)."""
-    own = str(meta.get("source", "")).lower()
-    names = [str(e.get("source") or e.get("url") or "") for e in _also(meta)]
-    return tuple(n for n in dict.fromkeys(names) if n and n.lower() != own)
-
-
-def _also(meta: dict[str, Any]) -> list[dict[str, str]]:
-    try:
-        entries = json.loads(str(meta.get("also") or "[]"))
-    except ValueError:
-        return []
-    return [e for e in entries if isinstance(e, dict)] if isinstance(entries, list) else []
-
-
-def where_clause(
-    since: dt.date | None = None, until: dt.date | None = None, sources: Sequence[str] = ()
-) -> dict[str, Any] | None:
-    """Chroma's metadata filter for a date range (inclusive days) and a set of outlets."""
-    terms: list[dict[str, Any]] = []
-    if since or until:  # undated articles are outside every date range (lexical search agrees)
-        terms.append({"published_ts": {"$ne": NO_DATE}})
-    if since:
-        terms.append({"published_ts": {"$gte": to_epoch(since)}})
-    if until:
-        terms.append({"published_ts": {"$lte": to_epoch(until)}})
-    if sources:
-        keys = [s.lower() for s in sources]
-        terms.append({"source_key": {"$in": keys}} if len(keys) > 1 else {"source_key": keys[0]})
-    if not terms:
-        return None
-    return terms[0] if len(terms) == 1 else {"$and": terms}
+LEXICAL = "lexical"  # suffix of the collection of chunks searched by BM25 only
+PLACEHOLDER = [1.0]  # their vector: Chroma wants one, nothing queries it
+LAYOUT = "lexical-apart"  # the vector collection's `layout` metadata once nothing lexical-only is in it
 
 
 class ChromaStore:
@@ -121,6 +43,8 @@ class ChromaStore:
         self.settings = settings
         self.embedder = embedder
         self._collection: Any = None
+        self._lexical: Any = None
+        self._legacy: bool | None = None  # lexical-only chunks still in the vector collection?
         self._client: Any = None
         self._changes: ChangeLog | None = None
         self._retired: Any = None  # the Chroma system a reopen replaced (reopen below)
@@ -128,15 +52,23 @@ class ChromaStore:
 
     @property
     def collection(self) -> Any:
+        """The embedded chunks: the vector index."""
         if self._collection is None or self._behind():
-            self._collection = self._open()
+            self._collection, self._legacy = self._open(), None
         return self._collection
+
+    @property
+    def lexical_collection(self) -> Any:
+        """The chunks searched by BM25 only."""
+        if self._lexical is None or self._behind():
+            self._lexical = self.side_collection(LEXICAL)
+        return self._lexical
 
     @property
     def client(self) -> Any:
         """The Chroma client; other collections beside the articles (feeds, the change log) share it."""
         if self._client is None or self._behind():
-            self._client, self._collection, self._changes = self._connect(), None, None
+            self._client, self._collection, self._lexical, self._changes = self._connect(), None, None, None
             self._system = _local_system(self.settings)
         return self._client
 
@@ -161,8 +93,8 @@ class ChromaStore:
         return self.settings.chroma_url or str(self.settings.chroma_path)
 
     def side_collection(self, suffix: str) -> Any:
-        """A small collection beside the articles (`news_feeds`, `news_changes`): records that
-        need no search, so each gets the one-dimensional vector [1.0] and no embedding function."""
+        """A collection beside the articles (`news_feeds`, `news_changes`, `news_lexical`): records
+        that need no vector search, so each gets the one-dimensional vector [1.0] and no embedding function."""
         try:
             return self.client.get_or_create_collection(
                 name=f"{self.settings.collection}_{suffix}", embedding_function=NoEmbedding()
@@ -178,12 +110,24 @@ class ChromaStore:
                 name=self.settings.collection,
                 embedding_function=ChromaEmbeddingFunction(self.embedder),
                 configuration={"hnsw": {"space": "cosine", **DEFAULT_CHROMA_HNSW}},
-                metadata={"embedder": self.embedder.name},
+                metadata={"embedder": self.embedder.name, "layout": LAYOUT},  # kept as is when it exists
             )
         except BackendError:
             raise
         except Exception as e:
             raise BackendError(f"cannot open the Chroma collection at {self.where}: {e}") from e
+
+    def _tables(self) -> tuple[Any, Any]:
+        return self.collection, self.lexical_collection
+
+    def _get(self, include: list[str], **query: Any) -> Iterator[tuple[Any, StoredChunk]]:
+        """Rows of both collections matching `ids=` or `where=`, with the collection each is in."""
+        for table in self._tables():
+            found = table.get(include=include, **query)
+            texts = found.get("documents") or [""] * len(found["ids"])
+            metas = found.get("metadatas") or [{}] * len(found["ids"])
+            for i, text, meta in zip(found["ids"], texts, metas):
+                yield table, StoredChunk(i, text or "", meta or {})
 
     # --- writing -------------------------------------------------------------------------------
 
@@ -197,49 +141,63 @@ class ChromaStore:
     def upsert(
         self, ids: list[str], texts: list[str], metas: list[dict[str, Any]], vectors: list[list[float]]
     ) -> None:
-        """All together or not at all, up to Chroma's batch limit (5,461 rows locally); past it in
+        """Embedded chunks to the vector collection, the others (`dense` False) beside it. Up to
+        Chroma's batch limit (5,461 rows locally) each write is all or nothing; past it, in
         slices: an article cut short counts as incomplete, and the next ingest stores it again."""
         self.changes.append(add=ids)
+        dense = [i for i, m in enumerate(metas) if m.get("dense", True)]
+        lexical = [i for i, m in enumerate(metas) if not m.get("dense", True)]
+        self._write(self.collection, [ids[i] for i in dense], [texts[i] for i in dense],
+                    [metas[i] for i in dense], [vectors[i] for i in dense])
+        self._write(self.lexical_collection, [ids[i] for i in lexical], [texts[i] for i in lexical],
+                    [metas[i] for i in lexical], [PLACEHOLDER] * len(lexical))
+
+    def _write(self, table: Any, ids: list[str], texts: list[str], metas: list[dict[str, Any]], vectors: list[list[float]]) -> None:
         for i in range(0, len(ids), step := max(1, int(self.client.get_max_batch_size()))):
             part = slice(i, i + step)
-            self.collection.upsert(ids=ids[part], documents=texts[part], metadatas=metas[part], embeddings=vectors[part])
+            table.upsert(ids=ids[part], documents=texts[part], metadatas=metas[part], embeddings=vectors[part])
 
     def delete_chunks(self, ids: list[str]) -> None:
         if ids:
             self.changes.append(delete=ids)
             step = max(1, int(self.client.get_max_batch_size()))
-            for i in range(0, len(ids), step):
-                self.collection.delete(ids=ids[i:i + step])
+            for table in self._tables():
+                for i in range(0, len(ids), step):
+                    table.delete(ids=ids[i:i + step])
 
     def add_outlet(self, article_id: str, source: str, url: str) -> bool:
         """Record that another outlet ran this story (a folded copy). False if already known."""
-        found = self.collection.get(where={"article_id": article_id}, include=["metadatas"])
-        if not found["ids"]:
+        found = list(self._get(["metadatas"], where={"article_id": article_id}))
+        if not found:
             return False
-        meta = found["metadatas"][0] or {}
-        entries = _also(meta)
+        meta = found[0][1].meta
+        entries = also_entries(meta)
         if url == meta.get("url") or any(e.get("url") == url for e in entries):
             return False
         also = json.dumps(entries + [{"source": source, "url": url}], ensure_ascii=False)
-        self.collection.update(ids=found["ids"], metadatas=[{"also": also}] * len(found["ids"]))
+        for table, chunk in found:
+            table.update(ids=[chunk.id], metadatas=[{"also": also}])
         return True
 
     def absorb(self, story_id: str, old_id: str) -> bool:
         """A newer version replaces a story: the old one's outlets move to it, its chunks go."""
-        old = self.collection.get(where={"article_id": old_id}, include=["metadatas"])
-        if not old["ids"]:
+        old = [c for _, c in self._get(["metadatas"], where={"article_id": old_id})]
+        if not old:
             return False
-        meta = old["metadatas"][0] or {}
-        for entry in [{"source": str(meta.get("source", "")), "url": str(meta.get("url", ""))}, *_also(meta)]:
+        meta = old[0].meta
+        for entry in [{"source": str(meta.get("source", "")), "url": str(meta.get("url", ""))}, *also_entries(meta)]:
             if entry.get("url"):
                 self.add_outlet(story_id, str(entry.get("source", "")), str(entry["url"]))
-        self.delete_chunks(list(old["ids"]))
+        self.delete_chunks([c.id for c in old])
         return True
 
     def update_metadata(self, ids: list[str], metas: list[dict[str, Any]]) -> None:
         """Merge these fields into the chunks' metadata (text and vectors unchanged: not logged)."""
-        if ids:
-            self.collection.update(ids=ids, metadatas=metas)
+        if not ids:
+            return
+        fields = dict(zip(ids, metas))
+        for table, chunk in self._get([], ids=ids):
+            table.update(ids=[chunk.id], metadatas=[fields[chunk.id]])
 
     def stories_with_keys(self, keys: Sequence[str]) -> list[StoredChunk]:
         """The lead chunk of every story sharing an LSH band key with these (syndication.py)."""
@@ -255,10 +213,30 @@ class ChromaStore:
 
     def delete_stale(self, article_id: str, keep_hash: str) -> int:
         """Remove chunks of an older version of the article (after the new ones are stored)."""
-        found = self.collection.get(where={"article_id": article_id}, include=["metadatas"])
-        stale = [i for i, m in zip(found["ids"], found["metadatas"]) if m.get("content_hash") != keep_hash]
+        found = self._get(["metadatas"], where={"article_id": article_id})
+        stale = [c.id for _, c in found if c.meta.get("content_hash") != keep_hash]
         self.delete_chunks(stale)
         return len(stale)
+
+    def split_lexical(self) -> int:
+        """Move lexical-only chunks that an older newsbot stored in the vector collection beside it
+        (text and metadata as they are, no embedding; ids unchanged, so derived indexes stay valid),
+        then mark the collection. Cut short, it goes on where it stopped the next time."""
+        if not self.legacy:
+            return 0
+        moved = 0
+        while True:
+            found = self.collection.get(where={"dense": False}, limit=PAGE, include=["documents", "metadatas"])
+            if not found["ids"]:
+                break
+            ids, texts, metas = found["ids"], [t or "" for t in found["documents"]], found["metadatas"]
+            self._write(self.lexical_collection, ids, texts, metas, [PLACEHOLDER] * len(ids))
+            self.collection.delete(ids=ids)
+            moved += len(ids)
+            log.info("moved %d lexical-only chunks out of the vector collection", moved)
+        self.collection.modify(metadata={**(self.collection.metadata or {}), "layout": LAYOUT})
+        self._legacy = False
+        return moved
 
     def reopen(self) -> None:
         """See chunks another process wrote. A Chroma server serves them at once; a local
@@ -271,7 +249,7 @@ class ChromaStore:
         if self._retired is not None:
             self._retired.stop()
         self._retired = SharedSystemClient._identifier_to_system.pop(str(self.settings.chroma_path), None)
-        self._client = self._collection = self._changes = self._system = None
+        self._client = self._collection = self._lexical = self._changes = self._system = None
 
     # --- reading -------------------------------------------------------------------------------
 
@@ -286,20 +264,21 @@ class ChromaStore:
         return f"{self.key}:{self.count()}:{latest}"
 
     def count(self) -> int:
-        return int(self.collection.count())
+        return sum(int(table.count()) for table in self._tables())
 
     def scan(self, include_text: bool = True) -> Iterator[StoredChunk]:
         include = ["metadatas", "documents"] if include_text else ["metadatas"]
-        offset = 0
-        while True:
-            page = self.collection.get(include=include, limit=PAGE, offset=offset)
-            ids = page["ids"]
-            if not ids:
-                return
-            texts = page.get("documents") or [""] * len(ids)
-            for i, text, meta in zip(ids, texts, page["metadatas"]):
-                yield StoredChunk(i, text or "", meta or {})
-            offset += len(ids)
+        for table in self._tables():
+            offset = 0
+            while True:
+                page = table.get(include=include, limit=PAGE, offset=offset)
+                ids = page["ids"]
+                if not ids:
+                    break
+                texts = page.get("documents") or [""] * len(ids)
+                for i, text, meta in zip(ids, texts, page["metadatas"]):
+                    yield StoredChunk(i, text or "", meta or {})
+                offset += len(ids)
 
     def article_states(
         self, article_ids: Sequence[str] | None = None, body_hashes: Sequence[str] = ()
@@ -313,8 +292,7 @@ class ChromaStore:
             terms += [{"body_hash": {"$in": list(body_hashes)}}] if body_hashes else []
             if not terms:
                 return {}
-            got = self.collection.get(where=terms[0] if len(terms) == 1 else {"$or": terms}, include=["metadatas"])
-            found = [StoredChunk(i, "", m or {}) for i, m in zip(got["ids"], got["metadatas"])]
+            found = [c for _, c in self._get(["metadatas"], where=terms[0] if len(terms) == 1 else {"$or": terms})]
         states: dict[str, ArticleState] = {}
         for c in found:
             state = states.setdefault(c.article_id, ArticleState())
@@ -325,17 +303,29 @@ class ChromaStore:
             state.also = str(c.meta.get("also", "") or state.also)
         return states
 
+    @property
+    def legacy(self) -> bool:
+        """Whether the vector collection may still hold an older newsbot's lexical-only chunks; a
+        dense query then filters them out until `split_lexical` has run (`newsbot ingest` runs it)."""
+        if self._legacy is None:
+            self._legacy = (self.collection.metadata or {}).get("layout") != LAYOUT
+            if self._legacy:
+                log.warning("this store keeps lexical-only chunks in its vector collection, which makes "
+                            "every search slower; `newsbot ingest` moves them (once, no re-embedding)")
+        return self._legacy
+
     def dense(
         self, vector: list[float], n: int, where: dict[str, Any] | None = None
     ) -> list[StoredChunk]:
-        total = self.count()
+        total = int(self.collection.count())
         if total == 0:
             return []
-        dense_only: dict[str, Any] = {"dense": True}
+        if self.legacy:
+            where = {"$and": [{"dense": True}, where]} if where else {"dense": True}
         query = dict(
             query_embeddings=[vector],
             n_results=min(n, total),
-            where={"$and": [dense_only, where]} if where else dense_only,
+            where=where,
             include=["documents", "metadatas", "distances"],
         )
         try:
@@ -358,13 +348,18 @@ class ChromaStore:
     def get(self, ids: list[str]) -> list[StoredChunk]:
         if not ids:
             return []
-        found = self.collection.get(ids=ids, include=["documents", "metadatas"])
-        by_id = {i: StoredChunk(i, t or "", m or {}) for i, t, m in zip(found["ids"], found["documents"], found["metadatas"])}
+        by_id: dict[str, StoredChunk] = {}
+        for table in self._tables():
+            wanted = [i for i in ids if i not in by_id]
+            if not wanted:
+                break
+            found = table.get(ids=wanted, include=["documents", "metadatas"])
+            by_id.update({i: StoredChunk(i, t or "", m or {}) for i, t, m in zip(found["ids"], found["documents"], found["metadatas"])})
         return [by_id[i] for i in ids if i in by_id]
 
     def newest(self, n: int, since: dt.date | None = None, until: dt.date | None = None) -> list[ArticleHit]:
         """The `n` stories published last in [since, until], newest first, each with its first chunk
-        (its lead): what "what's new?" reads. Undated articles are never the newest."""
+        (its lead, always embedded): what "what's new?" reads. Undated articles are never the newest."""
         terms: list[dict[str, Any]] = [{"chunk": 0}, {"published_ts": {"$gte": to_epoch(since) if since else 0}}]
         if until:
             terms.append({"published_ts": {"$lte": to_epoch(until)}})
@@ -379,8 +374,7 @@ class ChromaStore:
         ]
 
     def article_chunks(self, article_id: str) -> list[StoredChunk]:
-        found = self.collection.get(where={"article_id": article_id}, include=["documents", "metadatas"])
-        chunks = [StoredChunk(i, t or "", m or {}) for i, t, m in zip(found["ids"], found["documents"], found["metadatas"])]
+        chunks = [c for _, c in self._get(["documents", "metadatas"], where={"article_id": article_id})]
         return sorted(chunks, key=lambda c: c.index)
 
 

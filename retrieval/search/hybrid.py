@@ -9,13 +9,16 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from functools import cache
 from dataclasses import dataclass, field
 
 from retrieval.dates import to_epoch
 from retrieval.index.embeddings import Embedder
 from retrieval.index.lexical import LexicalHit, LexicalIndex
 from retrieval.settings import Settings
-from retrieval.index.store import ChromaStore, StoredChunk, also_reported, where_clause
+from retrieval.index.records import StoredChunk, also_reported, where_clause
+from retrieval.index.store import ChromaStore
 from retrieval.types import ArticleHit, Passage
 
 
@@ -53,6 +56,12 @@ class SearchResult:
     timings: dict[str, float] = field(default_factory=dict)
 
 
+@cache
+def _pool() -> ThreadPoolExecutor:
+    """Threads for the lexical half of searches, shared by every searcher in the process."""
+    return ThreadPoolExecutor(max_workers=4, thread_name_prefix="newsbot-lexical")
+
+
 def fuse(rankings: Sequence[Sequence[str]], k: int, weights: Sequence[float] | None = None) -> dict[str, float]:
     """Reciprocal rank fusion: each list adds weight/(k + rank) to the ids it ranks."""
     scores: dict[str, float] = {}
@@ -78,27 +87,37 @@ class HybridSearcher:
         self.weights = {"dense": 1.0, "lexical": 1.0, **(weights or {})}
 
     def candidates(self, query: str, filters: Filters = Filters()) -> Candidates:
-        """What each half found for the query: the part of a search that touches the models."""
+        """What each half found for the query: the part of a search that touches the models.
+
+        The lexical half (BM25, then its chunks' texts from the store) runs in a second thread
+        while this one embeds the query and asks the vector index: each half mostly waits on
+        native code (torch, numpy, Chroma), so on two cores a search costs the longer half, not both.
+        """
         n = self.settings.candidates
+        lexical_half = _pool().submit(self._lexical_half, query, n, filters)
         t0 = time.perf_counter()
         vector = self.embedder.embed(query)
         t1 = time.perf_counter()
         dense = self.store.dense(vector, n, where_clause(filters.since, filters.until, filters.sources))
         t2 = time.perf_counter()
-        lexical = self.lexical.search(
+        lexical, fetched, lexical_seconds = lexical_half.result()
+        chunks: dict[str, StoredChunk] = {c.id: c for c in fetched}
+        chunks.update({c.id: c for c in dense})
+        lexical = [h for h in lexical if h.chunk_id in chunks]  # deleted since the index was built
+        timings = {"embed": t1 - t0, "dense": t2 - t1, "lexical": lexical_seconds}
+        return Candidates(dense, lexical, chunks, timings)
+
+    def _lexical_half(self, query: str, n: int, filters: Filters) -> tuple[list[LexicalHit], list[StoredChunk], float]:
+        t0 = time.perf_counter()
+        hits = self.lexical.search(
             query,
             n,
             since_ts=to_epoch(filters.since) if filters.since else None,
             until_ts=to_epoch(filters.until) if filters.until else None,
             sources=filters.sources,
         )
-        t3 = time.perf_counter()
-        chunks: dict[str, StoredChunk] = {c.id: c for c in dense}
-        missing = [h.chunk_id for h in lexical if h.chunk_id not in chunks]
-        chunks.update({c.id: c for c in self.store.get(missing)})
-        lexical = [h for h in lexical if h.chunk_id in chunks]  # deleted since the index was built
-        timings = {"embed": t1 - t0, "dense": t2 - t1, "lexical": t3 - t2}
-        return Candidates(dense, lexical, chunks, timings)
+        fetched = self.store.get([h.chunk_id for h in hits])
+        return hits, fetched, time.perf_counter() - t0
 
     def search(self, query: str, k: int | None = None, filters: Filters = Filters()) -> SearchResult:
         return self.rank(self.candidates(query, filters), k, filters)

@@ -155,6 +155,36 @@ def test_only_leads_are_embedded_and_the_rest_is_searched_lexically(make_desk, t
     result = desk.search("zebra quartet")
     (zebra,) = [p for p in result.articles[0].passages if "zebra quartet" in p.text]
     assert zebra.lexical and zebra.dense is None  # found by BM25 alone
+    # issue #15: the vector index holds the two leads alone, so its query needs no filter
+    assert desk.store.collection.count() == 2 and not desk.store.legacy
+    assert desk.store.lexical_collection.count() == len(chunks) - 2
+
+
+def test_a_store_with_lexical_chunks_in_its_vector_index_is_searched_right_and_split_by_ingest(make_desk, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Stores written before issue #15 kept every chunk in the vector collection (the lexical-only
+    ones under their lead's vector). Searching one filters them out; the next ingest moves them."""
+    desk = make_desk(chunk_tokens=40, dense_chunks=2)
+    text = story(5, 40) + " The zebra quartet played last."
+    desk.ingest([write_jsonl(tmp_path / "a.jsonl", [record(5, text=text), record(6)])])
+    store = desk.store
+    lexical = store.lexical_collection.get(include=["documents", "metadatas"])
+    lead = store.collection.get(where={"chunk": 0}, include=["embeddings"], limit=1)["embeddings"][0]
+    store.lexical_collection.delete(ids=lexical["ids"])  # the old layout, as an older newsbot wrote it
+    store.collection.add(ids=lexical["ids"], documents=lexical["documents"], metadatas=lexical["metadatas"],
+                         embeddings=[list(lead)] * len(lexical["ids"]))
+    store.collection.modify(metadata={"embedder": desk.embedder.name})  # and without the layout mark
+    chunks = sorted((c.id, c.text) for c in all_chunks(desk))
+
+    old = make_desk(chunk_tokens=40, dense_chunks=2)  # a new process opening the old store
+    assert old.store.legacy
+    assert {c.index for c in old.store.dense(old.embedder.embed("zebra quartet"), 50)} == {0, 1}
+    before = [(a.article_id, [p.chunk_id for p in a.passages]) for a in old.search("zebra quartet").articles]
+    report = old.ingest([write_jsonl(tmp_path / "b.jsonl", [record(7)])])
+    assert report.new == 1 and not old.store.legacy
+    after = all_chunks(old)
+    assert old.store.collection.count() == sum(c.meta["dense"] for c in after)
+    assert sorted((c.id, c.text) for c in after if c.meta["url"] != "https://news.example/7") == chunks
+    assert [(a.article_id, [p.chunk_id for p in a.passages]) for a in old.search("zebra quartet").articles][0] == before[0]
 
 
 def test_changing_the_chunking_re_embeds_everything(make_desk, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -86,7 +86,7 @@ def test_nothing_ingested_is_a_clear_error(tmp_path: Path, real_embedder) -> Non
 
 def test_until_alone_keeps_undated_articles_out_of_both_halves(make_desk, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """Issue #14: with `--until` alone the dense half let undated articles in; the lexical one did not."""
-    from retrieval.index.store import where_clause
+    from retrieval.index.records import where_clause
 
     data = tmp_path / "a.jsonl"
     rows = [
