@@ -27,7 +27,7 @@ from retrieval.ids import content_hash
 from retrieval.ingest.loaders import Loaded
 from retrieval.settings import Settings
 from retrieval.index.records import ArticleState, chunk_metadata
-from retrieval.index.store import ChromaStore
+from retrieval.index.store import PLACEHOLDER, ChromaStore
 from retrieval.types import Article, Chunk, IngestReport
 
 log = logging.getLogger(__name__)
@@ -189,7 +189,7 @@ class Ingester:
         texts: list[str] = []
         metas: list[dict[str, object]] = []
         inputs: list[str] = []
-        lead_of: list[int] = []  # per chunk: its position in `inputs`, or of its article's lead
+        vector_of: list[int | None] = []  # per chunk: its position in `inputs` (None: not embedded)
         new = [a for a, _, is_update, _ in pending.articles if not is_update]
         stored, folds = self.folder.split(new)
         keep = {a.id for a in stored}
@@ -197,15 +197,12 @@ class Ingester:
         self._folds += folds
         for article, chunks, _, also in articles:
             version = self.version(article)
-            lead = len(inputs)
             story = self.folder.story_fields(article)
             for chunk in chunks:
                 dense = not self.dense_chunks or chunk.index < self.dense_chunks
+                vector_of.append(len(inputs) if dense else None)
                 if dense:
-                    lead_of.append(len(inputs))
                     inputs.append(embedding_text(article.title, article.published_iso, chunk.text))
-                else:
-                    lead_of.append(lead)
                 ids.append(chunk.id)
                 texts.append(chunk.text)
                 meta = chunk_metadata(article, chunk, len(chunks), version, dense)
@@ -215,7 +212,7 @@ class Ingester:
         folding, self._folds = self._folds, []
 
         def write() -> None:
-            self.store.upsert(ids, texts, metas, [vectors[i] for i in lead_of])  # type: ignore[arg-type]
+            self.store.upsert(ids, texts, metas, [PLACEHOLDER if i is None else vectors[i] for i in vector_of])  # type: ignore[misc]
             self._stored += len(articles)
             for article_id, version in updated:  # old versions go only once the new one is stored
                 self.store.delete_stale(article_id, version)

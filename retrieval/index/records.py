@@ -63,7 +63,7 @@ def chunk_metadata(article: Article, chunk: Chunk, n_chunks: int, version: str, 
         "published_ts": to_epoch(article.published) if article.published else NO_DATE,
         "chunk": chunk.index,
         "n_chunks": n_chunks,
-        "dense": dense,  # False: stored under its article's lead vector, searched lexically only
+        "dense": dense,  # False: not embedded; kept beside the vector collection, searched by BM25 only
     }
 
 

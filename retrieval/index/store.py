@@ -141,7 +141,8 @@ class ChromaStore:
     def upsert(
         self, ids: list[str], texts: list[str], metas: list[dict[str, Any]], vectors: list[list[float]]
     ) -> None:
-        """Embedded chunks to the vector collection, the others (`dense` False) beside it. Up to
+        """Embedded chunks to the vector collection, the others (`dense` False) beside it under the
+        placeholder (their `vectors` entries are not read). Up to
         Chroma's batch limit (5,461 rows locally) each write is all or nothing; past it, in
         slices: an article cut short counts as incomplete, and the next ingest stores it again."""
         self.changes.append(add=ids)
@@ -175,8 +176,8 @@ class ChromaStore:
         if url == meta.get("url") or any(e.get("url") == url for e in entries):
             return False
         also = json.dumps(entries + [{"source": source, "url": url}], ensure_ascii=False)
-        for table, chunk in found:
-            table.update(ids=[chunk.id], metadatas=[{"also": also}])
+        for table, ids in _by_table(found):
+            table.update(ids=ids, metadatas=[{"also": also}] * len(ids))
         return True
 
     def absorb(self, story_id: str, old_id: str) -> bool:
@@ -196,8 +197,8 @@ class ChromaStore:
         if not ids:
             return
         fields = dict(zip(ids, metas))
-        for table, chunk in self._get([], ids=ids):
-            table.update(ids=[chunk.id], metadatas=[fields[chunk.id]])
+        for table, held in _by_table(self._get([], ids=ids)):
+            table.update(ids=held, metadatas=[fields[i] for i in held])
 
     def stories_with_keys(self, keys: Sequence[str]) -> list[StoredChunk]:
         """The lead chunk of every story sharing an LSH band key with these (syndication.py)."""
@@ -376,6 +377,18 @@ class ChromaStore:
     def article_chunks(self, article_id: str) -> list[StoredChunk]:
         chunks = [c for _, c in self._get(["documents", "metadatas"], where={"article_id": article_id})]
         return sorted(chunks, key=lambda c: c.index)
+
+
+def _by_table(rows: Iterable[tuple[Any, StoredChunk]]) -> list[tuple[Any, list[str]]]:
+    """Chunk ids grouped by the collection holding them (`_get` yields them collection by
+    collection), for one update call per collection. Chroma's collections are not hashable."""
+    groups: list[tuple[Any, list[str]]] = []
+    for table, chunk in rows:
+        if groups and groups[-1][0] is table:
+            groups[-1][1].append(chunk.id)
+        else:
+            groups.append((table, [chunk.id]))
+    return groups
 
 
 def _local_system(settings: Settings) -> Any:
