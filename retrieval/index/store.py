@@ -1,4 +1,4 @@
-"""With remote.py (a server's client), the only module importing chromadb: chunks, vectors, metadata.
+"""With remote.py and local.py (the clients), the only module importing chromadb: chunks, vectors, metadata.
 
 Chroma is the single store: the lexical index and the ingest state are derived from what is
 here, so pointing NEWSBOT_CHROMA_URL at a server moves everything.
@@ -23,6 +23,7 @@ from retrieval.index.changes import ChangeLog
 from retrieval.index.chroma_functions import ChromaEmbeddingFunction, NoEmbedding
 from retrieval.index.embeddings import Embedder
 from retrieval.index.records import NO_DATE, ArticleState, StoredChunk, also_entries, also_reported
+from retrieval.index.local import local_client, local_system, retire
 from retrieval.index.remote import server_client
 from retrieval.errors import BackendError
 from retrieval.settings import DEFAULT_CHROMA_HNSW, Settings
@@ -69,22 +70,18 @@ class ChromaStore:
         """The Chroma client; other collections beside the articles (feeds, the change log) share it."""
         if self._client is None or self._behind():
             self._client, self._collection, self._lexical, self._changes = self._connect(), None, None, None
-            self._system = _local_system(self.settings)
+            self._system = None if self.settings.chroma_url else local_system(self.settings.chroma_path)
         return self._client
 
     def _behind(self) -> bool:
         """Another store object in this process reopened the local store (reopen below)."""
-        return self._client is not None and not self.settings.chroma_url and _local_system(self.settings) is not self._system
+        return self._client is not None and not self.settings.chroma_url and local_system(self.settings.chroma_path) is not self._system
 
     def _connect(self) -> Any:
         if self.settings.chroma_url:  # a server that stops is a BackendError there, and no reopen here
             return server_client(self.settings.chroma_url)
-        import chromadb
-        from chromadb.config import Settings as ChromaSettings
-
         try:
-            self.settings.chroma_path.mkdir(parents=True, exist_ok=True)
-            return chromadb.PersistentClient(path=str(self.settings.chroma_path), settings=ChromaSettings(anonymized_telemetry=False))
+            return local_client(self.settings.chroma_path)
         except Exception as e:
             raise BackendError(f"cannot open the Chroma store at {self.where}: {e}") from e
 
@@ -244,12 +241,9 @@ class ChromaStore:
         PersistentClient keeps the vector index it loaded, so it must load it again."""
         if self.settings.chroma_url or self._client is None:
             return
-        from chromadb.api.shared_system_client import SharedSystemClient
-
-        # the old system is stopped one reopen later, not now: a search may still be using it
-        if self._retired is not None:
+        if self._retired is not None:  # stopped one reopen later: a search may have been using it
             self._retired.stop()
-        self._retired = SharedSystemClient._identifier_to_system.pop(str(self.settings.chroma_path), None)
+        self._retired = retire(self.settings.chroma_path)
         self._client = self._collection = self._lexical = self._changes = self._system = None
 
     # --- reading -------------------------------------------------------------------------------
@@ -390,11 +384,3 @@ def _by_table(rows: Iterable[tuple[Any, StoredChunk]]) -> list[tuple[Any, list[s
             groups.append((table, [chunk.id]))
     return groups
 
-
-def _local_system(settings: Settings) -> Any:
-    """The Chroma system a local client on this path uses now (None for a server)."""
-    if settings.chroma_url:
-        return None
-    from chromadb.api.shared_system_client import SharedSystemClient
-
-    return SharedSystemClient._identifier_to_system.get(str(settings.chroma_path))

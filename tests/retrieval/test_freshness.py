@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -63,6 +64,31 @@ def test_a_running_desk_sees_what_another_process_ingests(tmp_path: Path) -> Non
     passage = hits[0].passages[0]
     assert passage.lexical and passage.dense is not None  # both halves: BM25 delta and the reopened store
     assert reader.lexical().chunk_ids() == stored_ids(reader)
+
+
+def test_threads_using_a_just_reopened_store_all_get_it(tmp_path: Path) -> None:
+    """A search's two halves open the store in two threads right after a refresh reopened it;
+    chromadb hands a client made meanwhile a half-started system unless clients are made in turn."""
+    desk = desk_at(tmp_path / "home")
+    desk.ingest([write_jsonl(tmp_path / "a.jsonl", [record(i) for i in range(3)])])
+    expected = desk.store.count()
+    for _ in range(20):
+        desk.store.reopen()
+        start, counts, errors = threading.Barrier(4), [], []
+
+        def count() -> None:
+            start.wait()
+            try:
+                counts.append(desk.store.count())
+            except Exception as e:  # noqa: BLE001 - the failure under test is any error
+                errors.append(e)
+
+        threads = [threading.Thread(target=count) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert not errors and counts == [expected] * 4
 
 
 @pytest.mark.parametrize("kill_after", [1, 12, 30])
