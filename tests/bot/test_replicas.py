@@ -31,6 +31,9 @@ def test_two_replicas_answer_each_mention_once_and_survive_abuse(
     assert answered == (5, 5, 0, 0, 0), f
     assert f["redis_seen_keys"] >= 5, f  # the replicas shared this Redis
     assert f["first_text_p95"] < 120, f
+    assert f["settled"] and not f["exited"] and not f["llm_fallback"], f
+    for m in f["memory"]:  # each replica's memory was read from /proc while it served
+        assert m["samples"] > 0 and 0 < m["idle_rss_mb"] <= m["peak_hwm_mb"], m
     a = f["abuse"]
     assert a["declared_100mb"]["status"] == 413 and a["declared_100mb"]["body_bytes_sent"] < 100 * MIB, a
     assert a["chunked_100mb"]["status"] == 413 and a["chunked_100mb"]["body_bytes_sent"] < 100 * MIB, a
