@@ -104,3 +104,14 @@ def test_until_alone_keeps_undated_articles_out_of_both_halves(make_desk, tmp_pa
     assert dense and {c.meta["url"] for c in dense} == {"https://example.org/dated"}
     found = desk.search("harbour lanterns at midnight", until=until)
     assert [h.url for h in found.articles] == ["https://example.org/dated"]
+
+
+def test_a_query_is_embedded_on_one_core_without_changing_the_caller_s_threads(real_embedder) -> None:  # type: ignore[no-untyped-def]
+    """The search's BM25 half has the other core; batches (ingest) keep every core."""
+    import numpy as np
+    import torch
+
+    before = torch.get_num_threads()
+    query = real_embedder.embed("Who won the cup final?")
+    assert torch.get_num_threads() == before
+    assert np.allclose(query, real_embedder.embed_batch(["Who won the cup final?"])[0], atol=1e-5)
