@@ -44,6 +44,11 @@ VARIANTS: dict[str, dict[str, object]] = {
     "dense 0.7": {"_dense": 0.7},
     "lexical 0.7": {"_lexical": 0.7},
     "time words as windows": {"_windows": True},
+    "later articles kept": {"later_days": -1},
+    "later: 0 days": {"later_days": 0},
+    "later: 1 day": {"later_days": 1},
+    "later: 3 days": {"later_days": 3},
+    "later: 7 days": {"later_days": 7},
 }
 
 

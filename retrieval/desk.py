@@ -147,7 +147,8 @@ class NewsDesk:
         as_of: dt.date | None = None,
         window: tuple[dt.date, dt.date] | None = None,
     ) -> SearchResult:
-        """Articles for the query, best first; since/until/sources filter, as_of/window boost."""
+        """Articles for the query, best first; since/until/sources filter, as_of/window boost (and
+        nothing published more than `later_days` after as_of is seen)."""
         return self._search(checked_question(query), Filters(since, until, tuple(sources), as_of, window), k)
 
     def _search(self, query: str, filters: Filters, k: int | None = None) -> SearchResult:

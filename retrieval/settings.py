@@ -25,9 +25,12 @@ DEFAULT_RRF_K = 60
 DEFAULT_FUSE_ARTICLES = True  # fuse the two rankings of articles (best passage each), not of chunks
 DEFAULT_RECENCY_DAYS = 14
 DEFAULT_RECENCY_BONUS = 0.004  # added to the fused score of articles from the days before as_of
+# Articles dated more than this many days after as_of are not yet news on that day (-1: keep them);
+# the grace covers time zones and a week's news published a day early (benchmarks/README.md).
+DEFAULT_LATER_DAYS = 2
 DEFAULT_MIN_RELEVANCE = 0.40  # best cosine similarity below which nothing is relevant (benchmarks/README.md)
 DEFAULT_PROMPT_CHARS = 1440  # characters of article text the model is shown (benchmarks/README.md)
-DEFAULT_MIN_CONFIDENCE = 0.05  # the sentence scorer's best P(answer) below which newsbot abstains
+DEFAULT_MIN_CONFIDENCE = 0.07  # the sentence scorer's best P(answer) below which newsbot abstains
 DEFAULT_REFRESH_SECONDS = 10.0  # how often a search first reads the store's change log
 DEFAULT_LLM = "local"  # local | openai | ollama | extractive
 DEFAULT_LLM_CTX = 2048
@@ -87,6 +90,7 @@ class Settings:
     fuse_articles: bool = DEFAULT_FUSE_ARTICLES
     recency_days: int = DEFAULT_RECENCY_DAYS
     recency_bonus: float = DEFAULT_RECENCY_BONUS
+    later_days: int = DEFAULT_LATER_DAYS
     min_relevance: float = DEFAULT_MIN_RELEVANCE
     sentence_scorer: bool = True  # the learned answer-sentence scorer; off = sentences by cosine
     min_confidence: float = DEFAULT_MIN_CONFIDENCE
@@ -122,6 +126,7 @@ class Settings:
             fuse_articles=env_int("NEWSBOT_FUSE_ARTICLES", int(DEFAULT_FUSE_ARTICLES)) == 1,
             recency_days=env_int("NEWSBOT_RECENCY_DAYS", DEFAULT_RECENCY_DAYS),
             recency_bonus=env_float("NEWSBOT_RECENCY_BONUS", DEFAULT_RECENCY_BONUS),
+            later_days=env_int("NEWSBOT_LATER_DAYS", DEFAULT_LATER_DAYS),
             min_relevance=env_float("NEWSBOT_MIN_RELEVANCE", DEFAULT_MIN_RELEVANCE),
             sentence_scorer=env_int("NEWSBOT_SENTENCE_SCORER", 1) == 1,
             min_confidence=env_float("NEWSBOT_MIN_CONFIDENCE", DEFAULT_MIN_CONFIDENCE),

@@ -129,6 +129,8 @@ def test_features_have_one_column_per_feature_in_order(real_embedder) -> None:  
     assert col["cosine_gap"].max() == 0 and col["cosine_rank"][np.argmax(col["cosine"])] == 0
     assert set(col["question_type"]) == {QUESTION_TYPES.index("how many")}
     assert col["article_score"].max() == 1.0
+    assert col["kind_gap"].max() == 0 and (col["kind_match"] >= 0).all()  # "how many": a number is asked for
+    assert col["kind_match"][right] > col["kind_match"][by_text["The historic tram network of the city dates back more than a century."]]
     assert sentences.features(QUESTION, [], real_embedder, AS_OF).shape == (0, len(FEATURES))
     assert np.isnan(sentences.features(QUESTION, cands[:1], real_embedder, None)[0, FEATURES.index("days_before")])
 

@@ -4,7 +4,8 @@ Cosine similarity alone rates a sentence on the same topic about as high as the 
 the thing asked for, so a learned scorer (LightGBM, trained by benchmarks/train_sentence_scorer.py
 on the dev questions: a sentence is positive when it contains the gold answer) weighs it with
 cheap cues: shared words, the article's rank and date, where the sentence sits, and whether it
-has what the question asks for (a number for "how many", a name for "who"). Its probability is
+has what the question asks for (a number for "how many", a name for "who", something of the kind a
+"which …" names: answer_type.py). Its probability is
 also the answer's confidence, which the pipeline uses to abstain.
 
 The model file ships beside this module with a manifest holding its sha256; a file that does not
@@ -24,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from retrieval.answer.answer_type import kind_match
 from retrieval.answer.injection import news_sentences
 from retrieval.answer.relevance import overlap
 from retrieval.errors import BackendError
@@ -43,7 +45,7 @@ QUESTION_TYPES = ("who", "which", "what", "when", "where", "how many", "how much
 FEATURES = (
     "cosine", "cosine_gap", "cosine_rank", "overlap", "title_overlap", "article_rank", "article_score",
     "article_dense", "chunk_rank", "chunk_index", "sentence_index", "words", "has_number",
-    "new_names", "days_before", "after_as_of", "question_type",
+    "new_names", "days_before", "after_as_of", "question_type", "kind_match", "kind_gap",
 )
 _NAME = re.compile(r"(?<!^)(?<![.!?]\s)\b[A-Z][a-z]+")
 _NUMBER = re.compile(r"\d")
@@ -94,15 +96,17 @@ def features(question: str, cands: Sequence[Candidate], embedder: Embedder, as_o
     titles = {aid: set(t) for aid, t in zip(hits, tokenize([h.title for h in hits.values()]))}
     top_score = max(c.hit.score for c in cands) or 1.0
     qtype = question_type(question)
+    kind = kind_match(question, [c.text for c in cands], embedder)
+    kind_gap = kind - kind.max()  # NaN throughout when the question asks for no kind
     rows = []
-    for c, cos, rank, t in zip(cands, cosine, cosine_rank, terms):
+    for c, cos, rank, t, k, gap in zip(cands, cosine, cosine_rank, terms, kind, kind_gap):
         days = (as_of - c.hit.published).days if as_of and c.hit.published else np.nan
         names = {m.lower() for m in _NAME.findall(c.text)} - q_words
         rows.append([
             cos, cos - cosine.max(), rank, overlap(q_terms, set(t)), overlap(q_terms, titles[c.hit.article_id]),
             c.article_rank, c.hit.score / top_score, c.hit.best_dense, c.chunk_rank, c.chunk_index,
             c.sentence_index, len(c.text.split()), float(bool(_NUMBER.search(c.text))), len(names),
-            max(days, 0) if days == days else np.nan, float(days < 0) if days == days else np.nan, qtype,
+            max(days, 0) if days == days else np.nan, float(days < 0) if days == days else np.nan, qtype, k, gap,
         ])
     return np.asarray(rows, dtype=float)
 

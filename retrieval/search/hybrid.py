@@ -1,7 +1,8 @@
 """Hybrid search: dense (Chroma) and BM25 over the same chunks, fused by reciprocal rank.
 
 Dates are a boost, not a wall: articles from the days before `as_of` get a small bonus,
-while `since`/`until` (asked for explicitly) filter hard. Results are grouped per article.
+while `since`/`until` (asked for explicitly) filter hard. The one wall is the future: what was
+published after `as_of` (plus a grace of days) was not news yet. Results are grouped per article.
 """
 
 from __future__ import annotations
@@ -54,6 +55,11 @@ class SearchResult:
     articles: list[ArticleHit]
     top_similarity: float  # best cosine similarity of any chunk: the "is anything relevant" signal
     timings: dict[str, float] = field(default_factory=dict)
+
+
+def _after(day: dt.date | None, latest: dt.date | None) -> bool:
+    """Published after `latest`; an undated article is no one's future."""
+    return day is not None and latest is not None and day > latest
 
 
 @cache
@@ -140,8 +146,11 @@ class HybridSearcher:
             for chunk_id, score in passage_scores.items():
                 aid = chunks[chunk_id].article_id
                 article_scores[aid] = max(article_scores.get(aid, 0.0), score)
-        article_scores = {aid: s for aid, s in article_scores.items() if s > 0}
         published = {c.article_id: c.published for c in chunks.values()}
+        latest = self._latest(filters.as_of)
+        article_scores = {
+            aid: s for aid, s in article_scores.items() if s > 0 and not _after(published[aid], latest)
+        }
         if filters.window:
             self._boost(article_scores, published, *filters.window)
         elif filters.as_of:
@@ -154,6 +163,13 @@ class HybridSearcher:
             top_similarity=max((c.similarity or 0.0 for c in dense), default=0.0),
             timings={**found.timings, "fuse": time.perf_counter() - t0},
         )
+
+    def _latest(self, as_of: dt.date | None) -> dt.date | None:
+        """The newest publication date that was news on as_of: a search as of a past day (an
+        evaluation, or `--as-of`) does not see what was written after it."""
+        if as_of is None or self.settings.later_days < 0:
+            return None
+        return as_of + dt.timedelta(days=self.settings.later_days)
 
     def _boost(
         self, scores: dict[str, float], published: dict[str, dt.date | None], start: dt.date, end: dt.date

@@ -1,0 +1,86 @@
+"""What kind of thing a question asks for, and how well a sentence offers one.
+
+"Which country…" wants a country: a sentence naming Thailand answers it better than one on the
+same topic that names no country. The kind is read from the question's words ("which automaker
+is…" → "automaker", "how many" → "number", "who" → "person"); a sentence offers the names and
+numbers in it that the question does not already contain; the match is MiniLM's cosine between
+the kind and the closest of them. So any kind works ("which celestial event"), not a fixed list
+of entity types, and no tagger model is needed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+import numpy as np
+
+from retrieval.index.embeddings import Embedder
+
+NUMBER, PERSON, PLACE, DATE = "number", "person", "place", "date"
+MAX_KIND_WORDS = 3
+
+_NUMERIC = re.compile(r"\bhow (?:many|much|old|long)\b|\bwhat (?:percentage|percent|number|share|age|year)\b", re.I)
+_WHICH = re.compile(
+    r"\b(?:which|what)\s+(?:of\s+(?:the\s+following|these|those|the)\s*,?\s*)?(?:(?:is|was|are|were)\s+(?:the\s+)?)?"
+    r"([\w'’ -]+)",
+    re.I,
+)
+# the kind ends where the question goes on ("which country *has*…", "which team *won*…")
+_ENDS_KIND = frozenset(
+    "is was are were did does do has have had will would can could may might should the a an of in on at to "
+    "for by with this that these those following from as be been being its their his her it they which what "
+    "who won said made became announced received unveiled".split()
+)
+# names (runs of capitalised words, "Bank of England") and numbers ("$15,000", "25%", "3 million")
+_OFFERED = re.compile(
+    r"[A-Z][\w'’&.-]*(?:\s+(?:of\s+|de\s+|the\s+)?[A-Z][\w'’&.-]*)*"
+    r"|\$?\d[\d,.]*%?(?:\s+(?:million|billion|trillion|percent|years?))?"
+)
+
+
+def asked_kind(question: str) -> str | None:
+    """The kind of answer asked for, in the question's words; None when it names none ("why…")."""
+    if _NUMERIC.search(question):
+        return NUMBER
+    match = _WHICH.search(question)
+    if match:
+        words: list[str] = []
+        for word in match.group(1).split():
+            if word.lower() in _ENDS_KIND or len(words) == MAX_KIND_WORDS:
+                break
+            words.append(word)
+        if words:
+            return " ".join(words)
+    lowered = question.lower()
+    for pattern, kind in ((r"\bwho(?:m|se)?\b", PERSON), (r"\bwhere\b", PLACE), (r"\bwhen\b", DATE)):
+        if re.search(pattern, lowered):
+            return kind
+    return None
+
+
+def offered(text: str, question_words: set[str]) -> list[str]:
+    """The names and numbers of a sentence that the question does not already hold."""
+    out = []
+    for match in _OFFERED.finditer(text):
+        name = match.group(0).strip(" .,'’")
+        words = {w.lower() for w in re.findall(r"\w+", name)}
+        if words and not words <= question_words:
+            out.append(name)
+    return out
+
+
+def kind_match(question: str, texts: Sequence[str], embedder: Embedder) -> np.ndarray:
+    """Per sentence, the cosine between the asked kind and the closest thing it offers: 0 when it
+    offers nothing, NaN for every sentence when the question asks for no kind."""
+    kind = asked_kind(question)
+    if kind is None:
+        return np.full(len(texts), np.nan)
+    question_words = {w.lower() for w in re.findall(r"\w+", question)}
+    per_text = [offered(t, question_words) for t in texts]
+    names = list(dict.fromkeys(n for names in per_text for n in names))
+    if not names:
+        return np.zeros(len(texts))
+    vectors = np.asarray(embedder.embed_batch([kind, *names]))
+    similarity = dict(zip(names, vectors[1:] @ vectors[0]))
+    return np.array([max((float(similarity[n]) for n in names), default=0.0) for names in per_text])
