@@ -247,8 +247,8 @@ def test_the_desk_answers_with_the_scorer_and_its_confidence_gate(corpus_home: P
     strict = NewsDesk(Settings(home=home, llm="extractive", min_confidence=1.0), real_embedder)
     refused = strict.answer("Which missile system did Modi and Putin discuss?", as_of=dt.date(2021, 12, 21))
     assert refused.abstained and not refused.citations
-    # a question asking for no kind of thing ("what did they discuss") is gated only when its
-    # best sentence is very unlikely (NO_KIND_CONFIDENCE): the scorer learned from short answers
+    # "what did they discuss" wants several points, so it is gated only when its best sentence is
+    # very unlikely (SUMMARY_CONFIDENCE): the scorer learned from answers one sentence holds
     assert not strict.answer(SEED_QUESTION, as_of=dt.date(2021, 12, 21)).abstained
     assert NewsDesk(Settings(home=home, sentence_scorer=False), real_embedder).sentence_scorer() is None
 

@@ -39,6 +39,18 @@ _OFFERED = re.compile(
 )
 
 
+_SUMMARY = re.compile(
+    r"\bwhat (?:did|do|does|will)\b[^?.,;]*\b(?:discuss|say|talk|agree|announce|reveal|propose|promise|tell)"
+    r"|\bwhat (?:has |have |is )?happen",
+    re.I,
+)
+
+
+def asks_for_summary(question: str) -> bool:
+    """"What did Modi and Putin discuss?", "what happened in Lisbon?": several points, no one thing."""
+    return bool(_SUMMARY.search(question))
+
+
 def asked_kind(question: str) -> str | None:
     """The kind of answer asked for, in the question's words; None when it names none ("why…")."""
     if _NUMERIC.search(question):

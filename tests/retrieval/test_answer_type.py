@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from retrieval.answer.answer_type import NUMBER, PERSON, PLACE, asked_kind, kind_match, offered
+from retrieval.answer.answer_type import NUMBER, PERSON, PLACE, asked_kind, asks_for_summary, kind_match, offered
 
 
 @pytest.mark.parametrize(
@@ -51,3 +51,18 @@ def test_a_sentence_naming_a_country_matches_which_country(real_embedder) -> Non
     assert np.array_equal(match, kind_match(question, texts, real_embedder))  # deterministic
     assert np.isnan(kind_match("Why did the bridge close?", texts, real_embedder)).all()
     assert kind_match(question, [], real_embedder).shape == (0,)
+
+
+@pytest.mark.parametrize(
+    ("question", "summary"),
+    [
+        ("What did Modi and Putin discuss?", True),
+        ("What did Modi and Putin say about the S-500 missile system?", True),
+        ("What happened in Lisbon on Wednesday?", True),
+        ("Which missile system did Modi and Putin discuss?", False),  # one thing, of a kind
+        ("What had been the world's largest iceberg is breaking up, scientists say. How big is it?", False),
+        ("Why did the bridge close?", False),
+    ],
+)
+def test_asks_for_summary(question: str, summary: bool) -> None:
+    assert asks_for_summary(question) is summary
