@@ -5,7 +5,8 @@ same topic that names no country. The kind is read from the question's words ("w
 is…" → "automaker", "how many" → "number", "who" → "person"); a sentence offers the names and
 numbers in it that the question does not already contain; the match is MiniLM's cosine between
 the kind and the closest of them. So any kind works ("which celestial event"), not a fixed list
-of entity types, and no tagger model is needed.
+of entity types, and no tagger model is needed. A summary question ("what did they discuss?")
+asks for several points rather than one thing; the confidence gate treats it apart.
 """
 
 from __future__ import annotations
@@ -37,8 +38,6 @@ _OFFERED = re.compile(
     r"[A-Z][\w'’&.-]*(?:\s+(?:of\s+|de\s+|the\s+)?[A-Z][\w'’&.-]*)*"
     r"|\$?\d[\d,.]*%?(?:\s+(?:million|billion|trillion|percent|years?))?"
 )
-
-
 _SUMMARY = re.compile(
     r"\bwhat (?:did|do|does|will)\b[^?.,;]*\b(?:discuss|say|talk|agree|announce|reveal|propose|promise|tell)"
     r"|\bwhat (?:has |have |is )?happen",
