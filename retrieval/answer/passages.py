@@ -2,8 +2,9 @@
 
 Passages are kept short on purpose: on 2 cores, reading them is most of the wait for the first
 token. With the learned scorer (sentences.py), the best-scored sentences of at most MAX_PASSAGES
-articles fill PROMPT_CHARS (1,440: cross-validated, the gold answer is shown for 0.714 of dev
-questions, against 0.686 at 1,080 and 0.717 at 1,800); without it, each article contributes its
+articles fill PROMPT_CHARS (1,440: cross-validated, the gold answer is shown for 0.725 of dev
+questions, against 0.686 at 1,080 and 0.748 at 1,800, which costs ~90 prompt tokens more, i.e.
+a later first token on 2 cores); without it, each article contributes its
 sentences nearest the question by cosine. Sentences that speak to the model (injection.py) are
 never shown, and passage text is one line with no <passages> fence tags of its own.
 """
