@@ -33,6 +33,10 @@ _ENDS_KIND = frozenset(
     "for by with this that these those following from as be been being its their his her it they which what "
     "who won said made became announced received unveiled".split()
 )
+_WH_KINDS = tuple(
+    (re.compile(pattern, re.I), kind)
+    for pattern, kind in ((r"\bwho(?:m|se)?\b", PERSON), (r"\bwhere\b", PLACE), (r"\bwhen\b", DATE))
+)
 # names (runs of capitalised words, "Bank of England") and numbers ("$15,000", "25%", "3 million")
 _OFFERED = re.compile(
     r"[A-Z][\w'’&.-]*(?:\s+(?:of\s+|de\s+|the\s+)?[A-Z][\w'’&.-]*)*"
@@ -63,11 +67,12 @@ def asked_kind(question: str) -> str | None:
             words.append(word)
         if words:
             return " ".join(words)
-    lowered = question.lower()
-    for pattern, kind in ((r"\bwho(?:m|se)?\b", PERSON), (r"\bwhere\b", PLACE), (r"\bwhen\b", DATE)):
-        if re.search(pattern, lowered):
-            return kind
-    return None
+    return next((kind for pattern, kind in _WH_KINDS if pattern.search(question)), None)
+
+
+def question_words(question: str) -> set[str]:
+    """The question's words, lowercased: what a sentence repeating them does not offer as new."""
+    return {w.lower() for w in re.findall(r"\w+", question)}
 
 
 def offered(text: str, question_words: set[str]) -> list[str]:
@@ -87,8 +92,8 @@ def kind_match(question: str, texts: Sequence[str], embedder: Embedder) -> np.nd
     kind = asked_kind(question)
     if kind is None:
         return np.full(len(texts), np.nan)
-    question_words = {w.lower() for w in re.findall(r"\w+", question)}
-    per_text = [offered(t, question_words) for t in texts]
+    asked = question_words(question)
+    per_text = [offered(t, asked) for t in texts]
     names = list(dict.fromkeys(n for names in per_text for n in names))
     if not names:
         return np.zeros(len(texts))

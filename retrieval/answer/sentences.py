@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from retrieval.answer.answer_type import kind_match
+from retrieval.answer.answer_type import kind_match, question_words
 from retrieval.answer.injection import news_sentences
 from retrieval.answer.relevance import overlap
 from retrieval.errors import BackendError
@@ -90,7 +90,7 @@ def features(question: str, cands: Sequence[Candidate], embedder: Embedder, as_o
     cosine_rank = np.empty(len(cands))
     cosine_rank[order] = np.arange(len(cands))
     q_terms = set(tokenize([question])[0])
-    q_words = {w.lower() for w in re.findall(r"\w+", question)}
+    q_words = question_words(question)
     terms = tokenize([c.text for c in cands])
     hits = {c.hit.article_id: c.hit for c in cands}
     titles = {aid: set(t) for aid, t in zip(hits, tokenize([h.title for h in hits.values()]))}
