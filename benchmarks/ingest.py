@@ -76,7 +76,8 @@ def main() -> None:
             desk.search(q)
             latencies.append(time.perf_counter() - t)
 
-    figures = {
+    figures: dict[str, object] = {
+        "embed_precision": getattr(desk.embedder, "precision", "float32"),  # NEWSBOT_EMBED_PRECISION
         "articles": articles,
         "failed_inputs": len(report.failed),
         "chunks_stored": report.chunks,
@@ -99,7 +100,8 @@ def main() -> None:
     }
     width = max(map(len, figures))
     for name, value in figures.items():
-        print(f"{name:<{width}}  {value:,.3f}" if isinstance(value, float) else f"{name:<{width}}  {value:,}")
+        shown = f"{value:,.3f}" if isinstance(value, float) else f"{value:,}" if isinstance(value, int) else value
+        print(f"{name:<{width}}  {shown}")
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2))
 

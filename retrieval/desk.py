@@ -55,7 +55,9 @@ class NewsDesk:
 
     def __init__(self, settings: Settings | None = None, embedder: Embedder | None = None) -> None:
         self.settings = settings or Settings.from_env()
-        self.embedder = embedder or MiniLMEmbedder(batch_size=self.settings.embed_batch)
+        self.embedder = embedder or MiniLMEmbedder(
+            batch_size=self.settings.embed_batch, precision=self.settings.embed_precision
+        )
         self.store = ChromaStore(self.settings, self.embedder)
         self._lexical: LexicalIndex | None = None
         self._checked = 0.0

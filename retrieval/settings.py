@@ -82,6 +82,7 @@ class Settings:
     collection: str = DEFAULT_COLLECTION
     chunk_tokens: int = DEFAULT_CHUNK_TOKENS
     embed_batch: int = DEFAULT_EMBED_BATCH
+    embed_precision: str = "auto"  # auto | float32 | bfloat16 (auto: bfloat16 where the CPU has it)
     ingest_batch: int = DEFAULT_INGEST_BATCH
     dense_chunks: int = DEFAULT_DENSE_CHUNKS
     search_k: int = DEFAULT_SEARCH_K
@@ -118,6 +119,7 @@ class Settings:
             collection=env.get("NEWSBOT_COLLECTION", DEFAULT_COLLECTION),
             chunk_tokens=env_int("NEWSBOT_CHUNK_TOKENS", DEFAULT_CHUNK_TOKENS),
             embed_batch=env_int("NEWSBOT_EMBED_BATCH", DEFAULT_EMBED_BATCH),
+            embed_precision=env.get("NEWSBOT_EMBED_PRECISION", "auto").strip().lower() or "auto",
             ingest_batch=env_int("NEWSBOT_INGEST_BATCH", DEFAULT_INGEST_BATCH),
             dense_chunks=env_int("NEWSBOT_DENSE_CHUNKS", DEFAULT_DENSE_CHUNKS),
             search_k=env_int("NEWSBOT_SEARCH_K", DEFAULT_SEARCH_K),

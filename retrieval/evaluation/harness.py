@@ -129,6 +129,7 @@ class Evaluation:
             "questions": str(self.questions_path),
             "index": str(self.home),
             **self._index_settings(),
+            "embed_precision": getattr(self.desk.embedder, "precision", None),  # what "auto" chose here
             "candidates": self.settings.candidates,
             "rrf_k": self.settings.rrf_k,
             "recency_days": self.settings.recency_days,
