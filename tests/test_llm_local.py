@@ -213,3 +213,24 @@ def test_a_llama_cpp_error_reaches_the_consumer_and_frees_the_model(two_chats) -
         list(chat.stream("news " * 3000))
     assert chat.loaded.lock.acquire(timeout=RELEASE_WITHIN)
     chat.loaded.lock.release()
+
+
+def test_a_llama_cpp_built_with_its_amx_kernels_is_refused_before_it_can_crash(
+    local_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On AMX CPUs those kernels kill the process ("Illegal instruction") at the first long prompt:
+    such a build falls back to quoting the sources, with the fix in the notice."""
+    import llama_cpp
+
+    from retrieval.answer.llm import check_llama_build, load_chat_model
+    from retrieval.errors import BackendError
+
+    check_llama_build()  # the build scripts/setup installed has none
+    check_llama_build(b"CPU : AVX512 = 1 | AVX512_VNNI = 1 | AVX512_BF16 = 1 | OPENMP = 1 | ")
+    amx = b"CPU : AVX512 = 1 | AVX512_VNNI = 1 | AMX_INT8 = 1 | OPENMP = 1 | "
+    with pytest.raises(BackendError, match=r"AMX kernels.*run scripts/setup"):
+        check_llama_build(amx)
+    monkeypatch.setattr(llama_cpp, "llama_print_system_info", lambda: amx)
+    settings = Settings(home=tmp_path, llm="local", llm_model=str(local_model), llm_ctx=1536)  # a context not loaded yet
+    loaded = load_chat_model(settings)
+    assert loaded.model is None and "AMX kernels" in loaded.notice and "quotes the sources" in loaded.notice

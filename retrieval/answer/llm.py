@@ -119,12 +119,29 @@ def _close_llamas() -> None:
         _llamas.clear()
 
 
+def check_llama_build(system_info: bytes | None = None) -> None:
+    """Refuse a llama.cpp built with its AMX kernels: on AMX CPUs (Xeon Sapphire Rapids and later)
+    they kill the whole process with "Illegal instruction" at the first prompt of a few hundred
+    tokens, which no exception handler can catch; refused here, the answer falls back to quotes."""
+    if system_info is None:
+        import llama_cpp
+
+        system_info = llama_cpp.llama_print_system_info()
+    if b"AMX_INT8 = 1" in system_info:
+        raise BackendError(
+            "this llama-cpp-python was compiled with llama.cpp's AMX kernels, which crash on this CPU "
+            "(ggml-org/llama.cpp#26954): run scripts/setup, which rebuilds it without them"
+        )
+
+
 def _llama(path: str, threads: int, n_ctx: int) -> _LoadedLlama:
     """One loaded model per (file, threads, context) in the process: loading costs seconds and ~1 GB."""
     with _llamas_lock:
         key = (os.path.realpath(path), threads, n_ctx)
         if key not in _llamas:
             from llama_cpp import Llama
+
+            check_llama_build()
 
             try:
                 # read, not mapped: llama.cpp repacks most weights into a copy of its own, and a
