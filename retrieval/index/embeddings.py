@@ -87,9 +87,8 @@ class MiniLMEmbedder(Embedder):
     def embed_batch(self, texts: Sequence[str]) -> list[list[float]]:
         if not texts:
             return []
-        model = self.model
         with self._autocast(len(texts)):
-            vectors = model.encode(
+            vectors = self.model.encode(
                 list(texts),
                 batch_size=self.batch_size,
                 normalize_embeddings=True,
