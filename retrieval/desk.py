@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -23,7 +24,7 @@ from retrieval.index.folding import FoldReport, fold_stored
 from retrieval.index.ingester import Ingester, Progress
 from retrieval.index.changes import WRITER
 from retrieval.index.lexical import LexicalIndex
-from retrieval.ingest.loaders import Loaded, load
+from retrieval.ingest.loaders import Loaded, load, strip_tags
 from retrieval.search.hybrid import Filters, HybridSearcher, SearchResult
 from retrieval.settings import Settings
 from retrieval.index.store import ChromaStore
@@ -40,8 +41,16 @@ MAX_QUESTION_CHARS = 10_000  # longer is a paste gone wrong, not a question: ref
 EMPTY_INDEX = "the news index is empty: run `newsbot ingest PATH_OR_URL` first"
 
 
+# an HTML tag: "<a href=…>", "</b>", "<br/>"; not "3 < 5", nor Slack's "<https://…|text>" or "<@U123>"
+_TAG = re.compile(r"<\s*/?\s*[a-zA-Z][\w-]*(?:\s[^<>]*)?/?>")
+
+
 def checked_question(question: str) -> str:
-    """The question on one line; an empty or overlong one is refused with a message fit to show."""
+    """The question on one line, without HTML markup (a question copied from a web page keeps the
+    words of its links, not their attributes, which would be searched as words); an empty or
+    overlong one is refused with a message fit to show."""
+    if _TAG.search(question):
+        question = strip_tags(question)
     question = " ".join(question.split())
     if not question:
         raise QuestionError("the question is empty")

@@ -285,9 +285,9 @@ def parse_feed(
                     body = page.body
                 except LoadError as e:
                     log.warning("%s: could not fetch the full article (%s); using the summary", where, e)
-                    body = _strip_tags(content or summary)
+                    body = strip_tags(content or summary)
             else:
-                body = _strip_tags(content or summary)
+                body = strip_tags(content or summary)
             yield make_article(
                 body=body,
                 title=entry.get("title", ""),
@@ -304,10 +304,11 @@ def parse_feed(
 def needs_page(entry: Any) -> bool:
     """A feedparser entry with a link but under 400 characters of content: only a summary."""
     content = " ".join(c.get("value", "") for c in entry.get("content", []))
-    return bool(entry.get("link")) and len(_strip_tags(content)) < 400
+    return bool(entry.get("link")) and len(strip_tags(content)) < 400
 
 
-def _strip_tags(html: str) -> str:
+def strip_tags(html: str) -> str:
+    """The text of an HTML fragment, entities decoded; plain text comes back as it is."""
     if "<" not in html:
         return html
     from lxml import html as lxml_html

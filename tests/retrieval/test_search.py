@@ -57,6 +57,19 @@ def test_keyword_only_match_is_found_by_the_lexical_half(desk: NewsDesk) -> None
     assert urls(desk.search("Zyxoprine"))[0] == "drug"
 
 
+def test_a_question_pasted_with_html_links_is_searched_by_its_words(desk: NewsDesk) -> None:
+    """Dev questions copied from a web page carry their links' markup (34 of 830): its attribute
+    words ("data analytics id inline link href https") are not the question."""
+    from retrieval import checked_question
+
+    link = '<a data-analytics-id="inline-link" href="https://theweek.com/tag/rocket">rocket</a>'
+    pasted = f"Why was the {link} launch delayed?<br/>"
+    assert checked_question(pasted) == "Why was the rocket launch delayed?"
+    assert desk.search(pasted).articles == desk.search("Why was the rocket launch delayed?").articles
+    for kept in ("Is 3 < 5 > 2?", "What did <@U123> say about <https://news.example/x|this story>?"):
+        assert checked_question(kept) == kept  # comparisons and Slack's own link syntax are not HTML
+
+
 def test_date_range_and_source_filters_are_hard(desk: NewsDesk) -> None:
     window = desk.search("news", 10, since=dt.date(2024, 4, 1), until=dt.date(2024, 5, 2))
     assert set(urls(window)) == {"rates", "flood"}
