@@ -71,3 +71,17 @@ def test_any_text_parses_without_error_and_deterministically(as_of: dt.date, tex
     first = parse_window(text, as_of)
     assert first == parse_window(text, as_of)
     assert first is None or first[0] <= first[1]
+
+
+@pytest.mark.parametrize(("question", "recent"), [
+    ("NASA recently announced a plan to retrieve samples from which planet?", True),
+    ("What is the new fee to climb Mount Everest?", True),
+    ("Recent data: how many students are absent?", True),
+    ("What's the latest on the S-500 deal?", True),
+    ("Which team won the Super Bowl in New Orleans?", False),  # a name, not a time
+    ("Who founded the company?", False),
+])
+def test_recent_news_asked_for_without_a_date_is_the_last_two_weeks(question: str, recent: bool) -> None:
+    from retrieval.search.timeparse import recent_window
+
+    assert recent_window(question, AS_OF) == ((AS_OF - dt.timedelta(days=14), AS_OF) if recent else None)

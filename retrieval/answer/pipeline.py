@@ -31,7 +31,7 @@ from retrieval.answer.prompt import answer_messages, says_not_found
 from retrieval.answer.sentences import SentenceScorer
 from retrieval.index.embeddings import Embedder
 from retrieval.search.hybrid import Filters, SearchResult
-from retrieval.search.timeparse import parse_window
+from retrieval.search.timeparse import parse_window, recent_window
 from retrieval.answer.sentences import ARTICLES_READ
 from retrieval.types import ABSTAIN_TEXT, Answer, Citation, OnStage, Stage, Turn
 
@@ -70,7 +70,6 @@ class AnswerPipeline:
         run.standalone = standalone_question(question, history, self.llm.model)
         run.lap("rewrite")
         run.window = parse_window(run.standalone, as_of)
-        filters = replace(filters, as_of=as_of, window=run.window)
         if self.newest is not None and not history and is_digest_question(run.standalone):  # in a thread, it refers back
             stage(Stage("reading", articles=DIGEST_STORIES))
             text, citations = digest(self.newest, run.window, as_of)
@@ -78,6 +77,8 @@ class AnswerPipeline:
             yield text if citations else ABSTAIN_TEXT
             yield run.answer(text, citations, self.llm.notice)
             return
+        run.window = run.window or recent_window(run.standalone, as_of)  # not for "what's new?": that is today
+        filters = replace(filters, as_of=as_of, window=run.window)
         stage(Stage("searching"))
         result = self.search(run.standalone, filters)
         run.lap("search")

@@ -92,3 +92,22 @@ def test_in_a_conversation_a_bare_question_refers_back_and_is_searched(desk: New
     final(desk, "What happened?", history=[Turn("user", "Tell me about story 12"), Turn("assistant", "Story 12 [1].")],
           on_stage=stages.append)
     assert stages[0].name == "searching"
+
+
+def test_a_question_asking_for_recent_news_answered_from_old_news_says_how_old(make_desk: Any, tmp_path: Path) -> None:
+    """"Recently", "new", "latest" name no date but ask about now: a two-month-old source is flagged."""
+    data = tmp_path / "old.jsonl"
+    data.write_text(json.dumps({
+        "url": "https://example.org/funicular", "source": "Harbor Times", "title": "Lisbon reopens its funicular",
+        "published": (TODAY - dt.timedelta(days=60)).isoformat(),
+        "text": "Lisbon reopened the Gloria funicular railway on Monday after a year of repairs. "
+                "The city council said the cars were rebuilt by a local firm. Tickets cost four euros.",
+    }) + "\n", encoding="utf-8")
+    desk = make_desk()
+    desk.ingest([data])
+    recent = final(desk, "Which city recently reopened the Gloria funicular railway after repairs?")
+    assert recent.citations and recent.text.startswith("The newest I have on this is from September 2026: ")
+    plain = final(desk, "Which city reopened the Gloria funicular railway after repairs?")
+    assert plain.citations and not plain.text.startswith("The newest I have")
+    fresh = final(desk, "Which city recently reopened the Gloria funicular railway after repairs?", as_of=TODAY - dt.timedelta(days=55))
+    assert fresh.citations and not fresh.text.startswith("The newest I have")
