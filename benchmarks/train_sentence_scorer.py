@@ -8,7 +8,7 @@ EVAL_HOME is the index `newsbot eval` builds from ../shared/data/realtimeqa/arti
 whose answer is in no article, as all-negative groups) it runs the real search as of the
 question's date, takes the candidate sentences the answer pipeline would see, and labels a
 sentence positive when it contains the SQuAD-normalised gold answer. The features are cached
-in --out, keyed by the index revision, so re-training is seconds.
+in --out, keyed by the index revision and the code that computes them, so re-training is seconds.
 
 It reports, out of fold: sentence AUC, and "gold shown" — how often the passages the model
 would be shown contain the gold answer — for today's cosine selection and the learned one,
@@ -29,9 +29,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from retrieval import NewsDesk, Settings  # noqa: E402
+from retrieval import NewsDesk, Settings, checked_question  # noqa: E402
 from retrieval.answer import passages as passage_selection  # noqa: E402
-from retrieval.answer import sentences  # noqa: E402
+from retrieval.answer import answer_type, sentences  # noqa: E402
 from retrieval.evaluation.absent import absent_answer_ids  # noqa: E402
 from retrieval.evaluation.questions import read_questions  # noqa: E402
 from retrieval.evaluation.metrics import contains  # noqa: E402
@@ -60,7 +60,8 @@ def collect(desk: NewsDesk, questions: list, absent: set[str], cache: Path) -> l
     Each question's row is appended to a cache file as soon as it is computed (keyed by the index
     revision and the features), so a killed run resumes where it stopped: on 2 busy cores the
     whole dev set takes the better part of an hour."""
-    key = hashlib.blake2b(f"{desk.store.revision()}|{sentences.FEATURES}|{sentences.ARTICLES_READ}|{sentences.CHUNKS_READ}".encode(), digest_size=8).hexdigest()
+    code = b"".join(Path(m.__file__).read_bytes() for m in (sentences, answer_type))  # how features are computed
+    key = hashlib.blake2b(desk.store.revision().encode() + b"|" + code, digest_size=8).hexdigest()
     path = cache / f"sentence-data-{key}.pkl"
     done = {g["id"]: g for g in _read_rows(path)}
     cache.mkdir(parents=True, exist_ok=True)
@@ -88,9 +89,10 @@ def _read_rows(path: Path) -> list[dict]:  # type: ignore[type-arg]
 
 
 def _row(desk: NewsDesk, q, absent: set[str]) -> dict:  # type: ignore[no-untyped-def, type-arg]
-    result = desk.search(q.question, as_of=q.date)
+    question = checked_question(q.question)  # as the answer pipeline gets it: markup stripped
+    result = desk.search(question, as_of=q.date)
     cands = sentences.candidates(result.articles)
-    old = passage_selection.select_passages_by_cosine(q.question, result.articles, desk.embedder)
+    old = passage_selection.select_passages_by_cosine(question, result.articles, desk.embedder)
     return {
         "id": q.id,
         "answer": q.answer,
@@ -98,7 +100,7 @@ def _row(desk: NewsDesk, q, absent: set[str]) -> dict:  # type: ignore[no-untype
         "texts": [c.text for c in cands],
         "articles": [c.hit.article_id for c in cands],
         "order": [(c.chunk_index, c.sentence_index) for c in cands],
-        "X": sentences.features(q.question, cands, desk.embedder, q.date),
+        "X": sentences.features(question, cands, desk.embedder, q.date),
         "y": np.array([contains(c.text, q.answer) for c in cands], dtype=float),
         "old_shown": " ".join(p.text for p in old),
     }

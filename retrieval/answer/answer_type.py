@@ -24,9 +24,13 @@ MAX_KIND_WORDS = 3
 _NUMERIC = re.compile(r"\bhow (?:many|much|old|long)\b|\bwhat (?:percentage|percent|number|share|age|year)\b", re.I)
 _WHICH = re.compile(
     r"\b(?:which|what)\s+(?:of\s+(?:the\s+following|these|those|the)\s*,?\s*)?(?:(?:is|was|are|were)\s+(?:the\s+)?)?"
-    r"([\w'’ -]+)",
+    r"([\w'’\"“” -]+)",  # quotes kept inside: 'which "junk food" staple'
     re.I,
 )
+# "what's the name of the new colour…" asks for a colour, not for a "name"
+_NAME_OF = re.compile(r"\bnames?\s+(?:of|for)\s+(?:the\s+|a\s+|an\s+|this\s+|that\s+|its\s+|their\s+)?([\w'’\"“” -]+)", re.I)
+_QUOTES = "\"“”"
+_UNITS = re.compile(r'["“][^"“”]*["”]?|[^\s"“”]+')
 # the kind ends where the question goes on ("which country *has*…", "which team *won*…")
 _ENDS_KIND = frozenset(
     "is was are were did does do has have had will would can could may might should the a an of in on at to "
@@ -58,16 +62,25 @@ def asked_kind(question: str) -> str | None:
     """The kind of answer asked for, in the question's words; None when it names none ("why…")."""
     if _NUMERIC.search(question):
         return NUMBER
-    match = _WHICH.search(question)
-    if match:
-        words: list[str] = []
-        for word in match.group(1).split():
-            if word.lower() in _ENDS_KIND or len(words) == MAX_KIND_WORDS:
-                break
-            words.append(word)
-        if words:
-            return " ".join(words)
+    for pattern in (_NAME_OF, _WHICH):
+        match = pattern.search(question)
+        kind = _kind_words(match.group(1)) if match else None
+        if kind:
+            return kind
     return next((kind for pattern, kind in _WH_KINDS if pattern.search(question)), None)
+
+
+def _kind_words(text: str) -> str | None:
+    """The kind's words: up to MAX_KIND_WORDS, until the question goes on."""
+    words: list[str] = []
+    for unit in _UNITS.findall(text):  # a quoted phrase is one unit: 'which "Lord of the Rings" character'
+        quoted = unit[0] in _QUOTES
+        if (not quoted and unit.lower() in _ENDS_KIND) or len(words) == MAX_KIND_WORDS:
+            break
+        if words and words[-1].islower() and unit[0].isupper():  # "the charity Prince Harry left"
+            break
+        words.append(unit.strip(_QUOTES))
+    return " ".join(w for w in words if w) or None
 
 
 def question_words(question: str) -> set[str]:

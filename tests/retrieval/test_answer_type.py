@@ -24,6 +24,11 @@ from retrieval.answer.answer_type import NUMBER, PERSON, PLACE, asked_kind, asks
         ("Who delivered a eulogy at Jimmy Carter’s state funeral?", PERSON),
         ("Where did the Pope spend Easter?", PLACE),
         ("Why did the bridge close?", None),
+        ('Which "junk food" staple is undergoing a surge of popularity in France?', "junk food staple"),
+        ("A storm shares a name with which “Lord of the Rings” character?", "Lord of the Rings character"),
+        ("What's the name of the new trend that has people arriving late?", "new trend"),  # not "name"
+        ("What is the name of the charity Prince Harry stood down from?", "charity"),
+        ("What was the name of the Maine Coon cat left on a plane?", "Maine Coon cat"),
     ],
 )
 def test_asked_kind(question: str, kind: str | None) -> None:
