@@ -187,6 +187,24 @@ def test_not_found_from_the_model_is_an_abstention(desk: NewsDesk, server: FakeO
     assert events[-1].abstained and events[-1].citations == []
 
 
+def test_not_found_beside_a_sentence_the_scorer_is_sure_of_quotes_it(
+    desk: NewsDesk, server: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The 1.5B model sometimes refuses beside a passage that plainly answers; above
+    QUOTE_CONFIDENCE the sentences are quoted, with a notice saying why, instead of a refusal."""
+    from retrieval.answer import pipeline
+
+    question = "What did Modi and Putin discuss?"
+    monkeypatch.setattr(pipeline, "QUOTE_CONFIDENCE", 0.0)
+    server.answers.append("NOT FOUND")
+    events = list(desk.stream(question))
+    answer = events[-1]
+    assert isinstance(answer, Answer) and not answer.abstained
+    assert events[0] != "I couldn't find this in the news I have." and "“" in answer.text
+    assert answer.notice.startswith("The model found no answer in these sources")
+    assert_cites_the_corpus(answer)
+
+
 FAILED = "The openai LLM failed, so this answer quotes the sources instead."
 FAILED_PARTWAY = "The openai LLM failed partway through its answer, so this answer quotes the sources instead."
 # Worded unlike the article, so the model's words can be told apart from the quoted sources.

@@ -40,7 +40,12 @@ log = logging.getLogger(__name__)
 Search = Callable[[str, Filters], SearchResult]
 # the confidence gate for "what did they discuss / what happened" questions (benchmarks/README.md)
 SUMMARY_CONFIDENCE = 0.03
+# The 1.5B model says NOT FOUND beside a passage that plainly answers ("which prison site?" with
+# three sentences naming Guantanamo Bay); above this P of the best sentence the sentences are
+# quoted instead of refusing (benchmarks/README.md, "When the model says NOT FOUND").
+QUOTE_CONFIDENCE = 0.5
 Checked = tuple[str, list[Citation]]
+_NOT_FOUND: Checked = ("", [])  # the model's NOT FOUND, told apart by identity
 
 
 @dataclass
@@ -103,11 +108,22 @@ class AnswerPipeline:
         stage(Stage("writing"))
         if self.llm.model is not None:
             checked = yield from self._generate(run, selection.passages, as_of)
-            if checked is not None:
+            if checked is _NOT_FOUND and (selection.confidence or 0.0) < QUOTE_CONFIDENCE:
+                yield ABSTAIN_TEXT
+                yield run.answer("", [], notice)
+                return
+            if checked is _NOT_FOUND:  # the scorer is sure a sentence answers: quote it rather than refuse
+                log.info("the model found no answer; quoting the sources (confidence %.3f)", selection.confidence)
+                notice = (
+                    "The model found no answer in these sources, so this answer quotes the sentences "
+                    "most likely to hold one."
+                )
+            elif checked is not None:
                 yield run.answer(*checked)
                 return
-            partway = " partway through its answer" if "first_token" in run.timings else ""
-            notice = f"The {self.llm.backend} LLM failed{partway}, so this answer quotes the sources instead."
+            else:
+                partway = " partway through its answer" if "first_token" in run.timings else ""
+                notice = f"The {self.llm.backend} LLM failed{partway}, so this answer quotes the sources instead."
         text, citations = extractive_answer(run.standalone, result.articles, self.embedder, as_of, self.scorer)
         run.lap("answer", first_token=True)
         yield text if citations else ABSTAIN_TEXT
@@ -124,7 +140,8 @@ class AnswerPipeline:
     def _generate(
         self, run: _Run, passages: list[PromptPassage], as_of: dt.date
     ) -> Generator[str, None, Checked | None]:
-        """Stream the model's answer; return it with checked citations, or None if the backend failed."""
+        """Stream the model's answer; return it with checked citations, _NOT_FOUND (nothing
+        streamed), or None if the backend failed."""
         model = self.llm.model
         assert model is not None
         raw, shown = "", 0
@@ -155,8 +172,7 @@ class AnswerPipeline:
         run.lap("llm")
         log.debug("model output: %r", raw)
         if says_not_found(raw):
-            yield ABSTAIN_TEXT
-            return "", []
+            return _NOT_FOUND
         checked = check_citations(raw, passages, self.embedder, secret=prompts.ANSWER_SYSTEM)
         run.lap("check")
         if checked.dropped or checked.removed_numbers:
