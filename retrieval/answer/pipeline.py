@@ -42,7 +42,8 @@ Search = Callable[[str, Filters], SearchResult]
 SUMMARY_CONFIDENCE = 0.03
 # The 1.5B model says NOT FOUND beside a passage that plainly answers ("which prison site?" with
 # three sentences naming Guantanamo Bay); above this P of the best sentence the sentences are
-# quoted instead of refusing (benchmarks/README.md, "When the model says NOT FOUND").
+# quoted instead of refusing (benchmarks/not_found.py; benchmarks/README.md, "NOT FOUND beside a
+# sure sentence").
 QUOTE_CONFIDENCE = 0.5
 Checked = tuple[str, list[Citation]]
 _NOT_FOUND: Checked = ("", [])  # the model's NOT FOUND, told apart by identity
@@ -75,6 +76,7 @@ class AnswerPipeline:
         run.standalone = standalone_question(question, history, self.llm.model)
         run.lap("rewrite")
         run.window = parse_window(run.standalone, as_of)
+        filters = replace(filters, as_of=as_of, window=run.window)
         if self.newest is not None and not history and is_digest_question(run.standalone):  # in a thread, it refers back
             stage(Stage("reading", articles=DIGEST_STORIES))
             text, citations = digest(self.newest, run.window, as_of)
@@ -82,8 +84,8 @@ class AnswerPipeline:
             yield text if citations else ABSTAIN_TEXT
             yield run.answer(text, citations, self.llm.notice)
             return
-        run.window = run.window or recent_window(run.standalone, as_of)  # not for "what's new?": that is today
-        filters = replace(filters, as_of=as_of, window=run.window)
+        # for the caveat only (not for "what's new?": that is today); search favours recent news anyway
+        run.window = run.window or recent_window(run.standalone, as_of)
         stage(Stage("searching"))
         result = self.search(run.standalone, filters)
         run.lap("search")
@@ -108,11 +110,12 @@ class AnswerPipeline:
         stage(Stage("writing"))
         if self.llm.model is not None:
             checked = yield from self._generate(run, selection.passages, as_of)
-            if checked is _NOT_FOUND and (selection.confidence or 0.0) < QUOTE_CONFIDENCE:
-                yield ABSTAIN_TEXT
-                yield run.answer("", [], notice)
-                return
-            if checked is _NOT_FOUND:  # the scorer is sure a sentence answers: quote it rather than refuse
+            if checked is _NOT_FOUND:
+                if (selection.confidence or 0.0) < QUOTE_CONFIDENCE:
+                    yield ABSTAIN_TEXT
+                    yield run.answer("", [], notice)
+                    return
+                # the scorer is sure a sentence answers: quote it rather than refuse
                 log.info("the model found no answer; quoting the sources (confidence %.3f)", selection.confidence)
                 notice = (
                     "The model found no answer in these sources, so this answer quotes the sentences "

@@ -144,12 +144,12 @@ def parse_window(question: str, as_of: dt.date) -> Window | None:
     return None
 
 
-RECENT = dt.timedelta(days=14)  # the search's default recency boost (Settings.recency_days)
+RECENT = dt.timedelta(days=14)  # as long as the search's default recency boost
 _RECENT = re.compile(r"\b(?:[Rr]ecent(?:ly)?|[Ll]atest|[Nn]ewly|new)\b")  # "New York" is a name, not a time
 
 
 def recent_window(question: str, as_of: dt.date) -> Window | None:
     """"NASA recently announced…", "the new owner of…": no date named, but the news of now asked
-    for. The last RECENT days, the span search already favours, so that an answer drawn only from
-    older sources says how old they are (pipeline.dated_caveat)."""
+    for. Only the caveat uses it: an answer drawn only from sources older than the last RECENT
+    days says how old they are (pipeline.dated_caveat); search favours recent news without it."""
     return (as_of - RECENT, as_of) if _RECENT.search(question) else None
