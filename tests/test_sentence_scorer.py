@@ -67,9 +67,22 @@ def test_choose_puts_the_best_sentence_first_and_reads_each_article_in_order() -
         ("b", (0, 0), "B holds the answer."),
         ("c", (0, 0), "C is barely related."),
     ]
-    picked = choose(items, [0.3, 0.6, 0.9, 0.1])
+    picked = choose(items, [0.3, 0.6, 0.9, 0.1], relative=0.0)
     assert picked == [("b", ["B holds the answer."]), ("a", ["A opens the story.", "A closes the story."]), ("c", ["C is barely related."])]
-    assert [a for a, _ in choose(items, [0.3, 0.6, 0.9, 0.1], max_articles=2)] == ["b", "a"]
+    assert [a for a, _ in choose(items, [0.3, 0.6, 0.9, 0.1], max_articles=2, relative=0.0)] == ["b", "a"]
+
+
+def test_choose_leaves_out_an_article_far_less_likely_to_answer_than_the_best() -> None:
+    """A distractor the scorer rates under half the best sentence is not shown, and the article
+    kept gets its characters; when nothing stands out, every article is still shown."""
+    items = [
+        ("tesla", (0, 0), "Regulators opened a probe into Tesla's self-driving software."),
+        ("tesla", (0, 1), "Tesla did not respond."),
+        ("bmw", (0, 0), "German automaker BMW plans a self-driving car."),
+    ]
+    assert choose(items, [0.6, 0.2, 0.25]) == [("tesla", [t for _, _, t in items[:2]])]
+    assert [a for a, _ in choose(items, [0.3, 0.1, 0.2])] == ["tesla", "bmw"]
+    assert [a for a, _ in choose(items, [0.6, 0.2, 0.25], relative=0.0)] == ["tesla", "bmw"]
 
 
 def test_choose_keeps_to_the_budget_skips_duplicates_and_cuts_an_overlong_sentence() -> None:

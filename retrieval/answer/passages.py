@@ -2,11 +2,12 @@
 
 Passages are kept short on purpose: on 2 cores, reading them is most of the wait for the first
 token. With the learned scorer (sentences.py), the best-scored sentences of at most MAX_PASSAGES
-articles fill PROMPT_CHARS (1,440: cross-validated, the gold answer is shown for 0.725 of dev
-questions, against 0.686 at 1,080 and 0.748 at 1,800, which costs ~90 prompt tokens more, i.e.
-a later first token on 2 cores); without it, each article contributes its
-sentences nearest the question by cosine. Sentences that speak to the model (injection.py) are
-never shown, and passage text is one line with no <passages> fence tags of its own.
+articles, none rated far below the best (RELATIVE_SCORE), fill PROMPT_CHARS (1,440:
+cross-validated, the gold answer is shown for 0.725 of dev questions, against 0.686 at 1,080 and
+0.748 at 1,800, which costs ~90 prompt tokens more, i.e. a later first token on 2 cores); without
+it, each article contributes its sentences nearest the question by cosine. Sentences that speak
+to the model (injection.py) are never shown, and passage text is one line with no <passages>
+fence tags of its own.
 """
 
 from __future__ import annotations
@@ -29,6 +30,11 @@ MAX_PASSAGES = 3  # articles shown to the model (3-5; each costs about 1 s of pr
 PASSAGE_CHARS = 360  # per article, when sentences are chosen by cosine (450 measured worse)
 PROMPT_CHARS = DEFAULT_PROMPT_CHARS  # all passages together, by the learned scorer (Settings.prompt_chars)
 CHUNKS_READ = 2  # an article's best chunks searched for those sentences
+# An article whose best sentence scores under this share of the best sentence's is not shown:
+# the 1.5B model names what a weaker article says (the Oxford word of the year "brain rot", from
+# the year before, beside the article naming "rage bait"), and reads a shorter prompt sooner.
+# Measured: benchmarks/README.md, "Fewer distractors".
+RELATIVE_SCORE = 0.5
 
 _TAGS = re.compile(r"</?\s*passages?\s*>", re.I)
 
@@ -71,15 +77,26 @@ Item = tuple[str, tuple[int, int], str]  # article id, (chunk index, sentence in
 
 
 def choose(
-    items: Sequence[Item], scores: Sequence[float], max_articles: int = MAX_PASSAGES, budget: int = PROMPT_CHARS
+    items: Sequence[Item],
+    scores: Sequence[float],
+    max_articles: int = MAX_PASSAGES,
+    budget: int = PROMPT_CHARS,
+    relative: float = RELATIVE_SCORE,
 ) -> list[tuple[str, list[str]]]:
     """Best-scored sentences first, from at most max_articles articles, until the characters run
-    out; per article in reading order, articles in the order of their best sentence."""
+    out; per article in reading order, articles in the order of their best sentence. An article
+    whose best sentence scores under `relative` × the best one's is left out, and its share of the
+    characters goes to the articles kept."""
     picked: dict[str, list[tuple[tuple[int, int], str]]] = {}
     used, seen = 0, set()
-    for i in sorted(range(len(items)), key=lambda i: -scores[i]):
+    ranked = sorted(range(len(items)), key=lambda i: -scores[i])
+    best: dict[str, float] = {}
+    for i in reversed(ranked):
+        best[items[i][0]] = scores[i]
+    floor = relative * scores[ranked[0]] if ranked else 0.0
+    for i in ranked:
         article, order, text = items[i]
-        if text in seen or (article not in picked and len(picked) >= max_articles):
+        if text in seen or (article not in picked and (len(picked) >= max_articles or best[article] < floor)):
             continue
         if used and used + len(text) > budget:
             continue

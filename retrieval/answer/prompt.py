@@ -17,7 +17,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 
 from retrieval.answer import prompts, sentences
 from retrieval.answer.citations import PromptPassage
-from retrieval.answer.passages import CHUNKS_READ, MAX_PASSAGES, PASSAGE_CHARS, clean
+from retrieval.answer.passages import CHUNKS_READ, MAX_PASSAGES, PASSAGE_CHARS, RELATIVE_SCORE, clean
 from retrieval.types import ArticleHit
 
 MARKERS = re.compile(r"\s*\[\d+(?:\s*,\s*\d+)*\]")
@@ -67,7 +67,7 @@ def prompt_signature() -> str:
     reuses answers of the old one."""
     hit = ArticleHit("sample", "Title", "Outlet", "https://example.org", dt.date(2000, 1, 1), 1.0)
     messages = answer_messages("Question?", [PromptPassage(1, hit, "Passage.")], dt.date(2000, 1, 2))
-    budget = f"{MAX_PASSAGES}/{PASSAGE_CHARS}/{CHUNKS_READ}/{sentences.ARTICLES_READ}/{sentences.CHUNKS_READ}"
+    budget = f"{MAX_PASSAGES}/{PASSAGE_CHARS}/{CHUNKS_READ}/{sentences.ARTICLES_READ}/{sentences.CHUNKS_READ}/{RELATIVE_SCORE}"
     return "\n\n".join([budget, *(f"{m.type}: {m.text}" for m in messages)])
 
 

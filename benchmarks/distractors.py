@@ -1,0 +1,116 @@
+"""Does leaving out the articles the sentence scorer rates far below the best one help the local
+model? Picks passages.RELATIVE_SCORE (benchmarks/README.md, "Fewer distractors").
+
+    NEWSBOT_LLM=local .venv/bin/python benchmarks/distractors.py --home EVAL_HOME \\
+        --relative 0.5 --answerable 385 --absent 149 --out benchmarks/out/distractors.jsonl
+
+For each question (the first --answerable answerable dev questions whose answer is in the articles,
+then the first --absent absent-answer ones): the real search as of the question's date and the
+sentence scores the pipeline would use, then the passages chosen with every article allowed
+(relative 0, the old choice) and with --relative. Only where the two differ is the model asked,
+once with each, at temperature 0; the rest would get the same answer either way. Resumable: rows
+already in --out are skipped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from retrieval import NewsDesk, Settings, checked_question  # noqa: E402
+from retrieval.answer import sentences  # noqa: E402
+from retrieval.answer.citations import PromptPassage  # noqa: E402
+from retrieval.answer.passages import choose, clean  # noqa: E402
+from retrieval.answer.prompt import answer_messages, says_not_found  # noqa: E402
+from retrieval.evaluation.absent import absent_answer_ids  # noqa: E402
+from retrieval.evaluation.metrics import contains  # noqa: E402
+from retrieval.evaluation.questions import read_questions  # noqa: E402
+
+DATA = ROOT.parent / "shared" / "data" / "realtimeqa"
+
+
+def row(desk: NewsDesk, q, absent: bool, relative: float) -> dict:  # type: ignore[no-untyped-def, type-arg]
+    question = checked_question(q.question)
+    result = desk.search(question, as_of=q.date)
+    out: dict = {"id": q.id, "absent": absent, "gold": q.answer, "changed": False}  # type: ignore[type-arg]
+    cands = sentences.candidates(result.articles)
+    scorer, model = desk.sentence_scorer(), desk.llm().model
+    if not cands or scorer is None or model is None:
+        return out
+    scores = list(scorer.score(sentences.features(question, cands, desk.embedder, q.date)))
+    items = [(c.hit.article_id, (c.chunk_index, c.sentence_index), clean(c.text)) for c in cands]
+    before, after = choose(items, scores, relative=0.0), choose(items, scores, relative=relative)
+    if [a for a, _ in before] == [a for a, _ in after]:
+        return out
+    by_id = {h.article_id: h for h in result.articles}
+    out.update(changed=True, confidence=max(scores), articles=[len(before), len(after)])
+    for name, picked in (("before", before), ("after", after)):
+        passages = [PromptPassage(n, by_id[a], " ".join(texts)) for n, (a, texts) in enumerate(picked, 1)]
+        started = time.perf_counter()
+        text = "".join(c.text for c in model.stream(answer_messages(question, passages, q.date)))
+        out[name] = {
+            "text": text,
+            "contains": contains(text, q.answer),
+            "shown": contains(" ".join(p.text for p in passages), q.answer),
+            "not_found": says_not_found(text),
+            "seconds": round(time.perf_counter() - started, 2),
+        }
+    return out
+
+
+def summary(rows: list[dict]) -> dict[str, object]:  # type: ignore[type-arg]
+    """Over the questions whose passages changed: answers holding the gold (answerable), NOT FOUND
+    (absent-answer), the gold shown, and the model's time, before and after."""
+    changed = [r for r in rows if r["changed"]]
+    answerable = [r for r in changed if not r["absent"]]
+    absent = [r for r in changed if r["absent"]]
+    figures: dict[str, object] = {"questions": len(rows), "changed_answerable": len(answerable), "changed_absent": len(absent)}
+    for side in ("before", "after"):
+        seconds = sorted(r[side]["seconds"] for r in changed)
+        figures[side] = {
+            "contains": sum(r[side]["contains"] for r in answerable),
+            "gold_shown": sum(r[side]["shown"] for r in answerable),
+            "not_found_answerable": sum(r[side]["not_found"] for r in answerable),
+            "not_found_absent": sum(r[side]["not_found"] for r in absent),
+            "model_seconds_p50": seconds[len(seconds) // 2] if seconds else None,
+        }
+    figures["wrong_to_right"] = sum(r["after"]["contains"] and not r["before"]["contains"] for r in answerable)
+    figures["right_to_wrong"] = sum(r["before"]["contains"] and not r["after"]["contains"] for r in answerable)
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--home", required=True, type=Path)
+    parser.add_argument("--questions", type=Path, default=DATA / "questions_dev.jsonl")
+    parser.add_argument("--articles", type=Path, default=DATA / "articles.jsonl")
+    parser.add_argument("--relative", type=float, default=0.5)
+    parser.add_argument("--answerable", type=int, default=385)
+    parser.add_argument("--absent", type=int, default=149)
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "out" / "distractors.jsonl")
+    args = parser.parse_args()
+
+    questions = read_questions(args.questions)
+    absent = absent_answer_ids(questions, args.articles)
+    chosen = [q for q in questions if q.answerable and q.id not in absent][: args.answerable]
+    chosen += [q for q in questions if q.id in absent][: args.absent]
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    done = [json.loads(line) for line in args.out.read_text().splitlines()] if args.out.exists() else []
+    seen = {r["id"] for r in done}
+    desk = NewsDesk(Settings.from_env(home=args.home))
+    with args.out.open("a") as sink:
+        for q in chosen:
+            if q.id not in seen:
+                done.append(row(desk, q, q.id in absent, args.relative))
+                print(json.dumps(done[-1]), file=sink, flush=True)
+    print(json.dumps(summary(done), indent=2))
+
+
+if __name__ == "__main__":
+    main()
