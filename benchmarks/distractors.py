@@ -24,9 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from retrieval import NewsDesk, Settings, checked_question  # noqa: E402
-from retrieval.answer import sentences  # noqa: E402
-from retrieval.answer.citations import PromptPassage  # noqa: E402
-from retrieval.answer.passages import choose, clean  # noqa: E402
+from retrieval.answer.passages import choose, numbered, scored_sentences  # noqa: E402
 from retrieval.answer.prompt import answer_messages, says_not_found  # noqa: E402
 from retrieval.evaluation.absent import absent_answer_ids  # noqa: E402
 from retrieval.evaluation.metrics import contains  # noqa: E402
@@ -39,19 +37,16 @@ def row(desk: NewsDesk, q, absent: bool, relative: float) -> dict:  # type: igno
     question = checked_question(q.question)
     result = desk.search(question, as_of=q.date)
     out: dict = {"id": q.id, "absent": absent, "gold": q.answer, "changed": False}  # type: ignore[type-arg]
-    cands = sentences.candidates(result.articles)
     scorer, model = desk.sentence_scorer(), desk.llm().model
-    if not cands or scorer is None or model is None:
+    if not result.articles or scorer is None or model is None:
         return out
-    scores = list(scorer.score(sentences.features(question, cands, desk.embedder, q.date)))
-    items = [(c.hit.article_id, (c.chunk_index, c.sentence_index), clean(c.text)) for c in cands]
+    items, scores = scored_sentences(question, result.articles, desk.embedder, q.date, scorer)
     before, after = choose(items, scores, relative=0.0), choose(items, scores, relative=relative)
     if [a for a, _ in before] == [a for a, _ in after]:
         return out
-    by_id = {h.article_id: h for h in result.articles}
     out.update(changed=True, confidence=max(scores), articles=[len(before), len(after)])
     for name, picked in (("before", before), ("after", after)):
-        passages = [PromptPassage(n, by_id[a], " ".join(texts)) for n, (a, texts) in enumerate(picked, 1)]
+        passages = numbered(picked, result.articles)
         started = time.perf_counter()
         text = "".join(c.text for c in model.stream(answer_messages(question, passages, q.date)))
         out[name] = {

@@ -64,13 +64,25 @@ def select_passages(
     by cosine (select_passages_by_cosine) when there is none."""
     if scorer is None:
         return Selection(select_passages_by_cosine(question, hits, embedder, max_chars=chars // MAX_PASSAGES))
+    items, scores = scored_sentences(question, hits, embedder, as_of, scorer)
+    return Selection(numbered(choose(items, scores, budget=chars), hits), max(scores, default=0.0))
+
+
+def scored_sentences(
+    question: str, hits: Sequence[ArticleHit], embedder: Embedder, as_of: dt.date | None, scorer: SentenceScorer
+) -> tuple[list[Item], list[float]]:
+    """The candidate sentences of the best articles, as `choose` takes them, and each one's
+    P(holds the answer): scored once, chosen from as often as a caller compares choices."""
     cands = sentences.candidates(hits)
     scores = scorer.score(sentences.features(question, cands, embedder, as_of))
     items = [(c.hit.article_id, (c.chunk_index, c.sentence_index), clean(c.text)) for c in cands]
-    picked = choose(items, list(scores), budget=chars)
+    return items, [float(s) for s in scores]
+
+
+def numbered(picked: list[tuple[str, list[str]]], hits: Sequence[ArticleHit]) -> list[PromptPassage]:
+    """What `choose` picked, as the numbered passages of the prompt."""
     by_id = {h.article_id: h for h in hits}
-    passages = [PromptPassage(n, by_id[aid], " ".join(texts)) for n, (aid, texts) in enumerate(picked, 1)]
-    return Selection(passages, float(max(scores, default=0.0)))
+    return [PromptPassage(n, by_id[aid], " ".join(texts)) for n, (aid, texts) in enumerate(picked, 1)]
 
 
 Item = tuple[str, tuple[int, int], str]  # article id, (chunk index, sentence index), sentence
