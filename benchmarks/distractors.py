@@ -18,25 +18,23 @@ import argparse
 import json
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from retrieval import NewsDesk, Settings, checked_question  # noqa: E402
+from benchmarks.dev_questions import add_data_arguments, questions_and_absent, resume  # noqa: E402
+from retrieval import NewsDesk, checked_question  # noqa: E402
 from retrieval.answer.passages import choose, numbered, scored_sentences  # noqa: E402
 from retrieval.answer.prompt import answer_messages, says_not_found  # noqa: E402
-from retrieval.evaluation.absent import absent_answer_ids  # noqa: E402
 from retrieval.evaluation.metrics import contains  # noqa: E402
-from retrieval.evaluation.questions import read_questions  # noqa: E402
-
-DATA = ROOT.parent / "shared" / "data" / "realtimeqa"
 
 
-def row(desk: NewsDesk, q, absent: bool, relative: float) -> dict:  # type: ignore[no-untyped-def, type-arg]
+def row(desk: NewsDesk, q, absent: set[str], relative: float) -> dict:  # type: ignore[no-untyped-def, type-arg]
     question = checked_question(q.question)
     result = desk.search(question, as_of=q.date)
-    out: dict = {"id": q.id, "absent": absent, "gold": q.answer, "changed": False}  # type: ignore[type-arg]
+    out: dict = {"id": q.id, "absent": q.id in absent, "gold": q.answer, "changed": False}  # type: ignore[type-arg]
     scorer, model = desk.sentence_scorer(), desk.llm().model
     if not result.articles or scorer is None or model is None:
         return out
@@ -82,28 +80,17 @@ def summary(rows: list[dict]) -> dict[str, object]:  # type: ignore[type-arg]
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--home", required=True, type=Path)
-    parser.add_argument("--questions", type=Path, default=DATA / "questions_dev.jsonl")
-    parser.add_argument("--articles", type=Path, default=DATA / "articles.jsonl")
+    add_data_arguments(parser)
     parser.add_argument("--relative", type=float, default=0.5)
     parser.add_argument("--answerable", type=int, default=385)
     parser.add_argument("--absent", type=int, default=149)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "out" / "distractors.jsonl")
     args = parser.parse_args()
 
-    questions = read_questions(args.questions)
-    absent = absent_answer_ids(questions, args.articles)
+    questions, absent = questions_and_absent(args)
     chosen = [q for q in questions if q.answerable and q.id not in absent][: args.answerable]
     chosen += [q for q in questions if q.id in absent][: args.absent]
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    done = [json.loads(line) for line in args.out.read_text().splitlines()] if args.out.exists() else []
-    seen = {r["id"] for r in done}
-    desk = NewsDesk(Settings.from_env(home=args.home))
-    with args.out.open("a") as sink:
-        for q in chosen:
-            if q.id not in seen:
-                done.append(row(desk, q, q.id in absent, args.relative))
-                print(json.dumps(done[-1]), file=sink, flush=True)
+    done = resume(args.out, chosen, partial(row, absent=absent, relative=args.relative), args.home)
     print(json.dumps(summary(done), indent=2))
 
 

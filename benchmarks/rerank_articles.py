@@ -29,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import train_sentence_scorer as trainer  # noqa: E402
+from benchmarks.dev_questions import DATA  # noqa: E402
 from retrieval.answer.sentences import FEATURES  # noqa: E402
 from retrieval.evaluation.metrics import contains  # noqa: E402
 from retrieval.ids import article_id  # noqa: E402
@@ -94,7 +95,7 @@ def lambdarank_out_of_fold(X: np.ndarray, y: np.ndarray, qids: np.ndarray) -> np
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("cache", type=Path)
-    parser.add_argument("--articles", type=Path, default=trainer.DATA / "articles.jsonl")
+    parser.add_argument("--articles", type=Path, default=DATA / "articles.jsonl")
     args = parser.parse_args()
     groups = [g for g in trainer._read_rows(args.cache) if len(g["y"])]
     scores = trainer.out_of_fold(groups, folds=min(5, max(2, len(groups) // 4)))

@@ -44,6 +44,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import rerank_articles as rerank  # noqa: E402
 import train_sentence_scorer as trainer  # noqa: E402
+from benchmarks.dev_questions import DATA  # noqa: E402
 from retrieval.answer.sentences import FEATURES  # noqa: E402
 from retrieval.evaluation.questions import read_questions  # noqa: E402
 from retrieval.ids import article_id  # noqa: E402
@@ -296,8 +297,8 @@ def sentence_scores(cache: Path, groups: list[dict]) -> list[np.ndarray]:  # typ
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("cache", type=Path)
-    parser.add_argument("--articles", type=Path, default=trainer.DATA / "articles.jsonl")
-    parser.add_argument("--questions", type=Path, default=trainer.DATA / "questions_dev.jsonl")
+    parser.add_argument("--articles", type=Path, default=DATA / "articles.jsonl")
+    parser.add_argument("--questions", type=Path, default=DATA / "questions_dev.jsonl")
     parser.add_argument("--chars", type=int, default=1500, help="characters of the text in the lead passage")
     parser.add_argument("--variants", nargs="+", default=["lead", "sents3"], choices=["lead", "sents3"])
     parser.add_argument("--limit", type=int, help="only the first N usable questions (a smoke run)")

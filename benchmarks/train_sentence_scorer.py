@@ -29,14 +29,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.dev_questions import add_data_arguments, questions_and_absent  # noqa: E402
 from retrieval import NewsDesk, Settings, checked_question  # noqa: E402
 from retrieval.answer import passages as passage_selection  # noqa: E402
 from retrieval.answer import answer_type, sentences  # noqa: E402
-from retrieval.evaluation.absent import absent_answer_ids  # noqa: E402
-from retrieval.evaluation.questions import read_questions  # noqa: E402
 from retrieval.evaluation.metrics import contains  # noqa: E402
-
-DATA = ROOT.parent / "shared" / "data" / "realtimeqa"
 PARAMS = {
     "objective": "binary",
     "learning_rate": 0.05,
@@ -169,16 +166,13 @@ def evaluate(groups: list[dict], folds: int = 5) -> dict[str, float]:  # type: i
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--home", required=True, type=Path)
-    parser.add_argument("--questions", type=Path, default=DATA / "questions_dev.jsonl")
-    parser.add_argument("--articles", type=Path, default=DATA / "articles.jsonl")
+    add_data_arguments(parser)
     parser.add_argument("--limit", type=int, help="only the first N questions (a smoke run)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "out")
     parser.add_argument("--model-dir", type=Path, default=sentences.MODEL_DIR)
     args = parser.parse_args()
 
-    questions = read_questions(args.questions)
-    absent = absent_answer_ids(questions, args.articles)
+    questions, absent = questions_and_absent(args)
     chosen = [q for q in questions if q.answerable or q.id in absent][: args.limit]
     desk = NewsDesk(Settings.from_env(home=args.home))
     groups = collect(desk, chosen, absent, args.out)
