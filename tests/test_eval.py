@@ -14,6 +14,7 @@ from retrieval import Settings
 from retrieval.evaluation.harness import Evaluation, summarize
 from retrieval.evaluation.metrics import (
     contains,
+    contains_loosely,
     exact_match,
     f1,
     first_hit,
@@ -52,6 +53,16 @@ def test_containment_and_citation_stripping() -> None:
     assert contains("Officials said: El Salvador's deal...", "el salvador")
     assert not contains("Salvador Dali", "El Salvador")
     assert strip_citations("“Six more weeks” [1] of winter [2].") == "Six more weeks of winter."
+
+
+def test_loose_containment_forgives_curly_punctuation_only() -> None:
+    """A gold answer with a curly apostrophe or quotes is the same answer written straight;
+    SQuAD's `contains` never finds it, the loose figure does, and still nothing else."""
+    answer = "Ben & Jerry's announced that its co-founder quit; the \"Harry Potter\" series starts."
+    for gold in ("Ben & Jerry’s", "“Harry Potter”"):
+        assert contains_loosely(answer, gold) and not contains(answer, gold)
+    assert contains_loosely(answer, "ben and jerry") is False
+    assert not contains_loosely("Salvador Dali", "El Salvador") and not contains_loosely("anything", "the")
 
 
 def test_ranking_figures() -> None:

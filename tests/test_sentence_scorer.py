@@ -23,7 +23,8 @@ from retrieval.answer import sentences
 from retrieval.answer.passages import choose, select_passages
 from retrieval.answer.sentences import FEATURES, QUESTION_TYPES, SentenceScorer, default_scorer, question_type
 from retrieval.errors import BackendError
-from retrieval.evaluation.absent import absent_answer_ids, normalize_loosely
+from retrieval.evaluation.absent import absent_answer_ids
+from retrieval.evaluation.metrics import normalize_loosely
 from retrieval.evaluation.harness import summarize
 from retrieval.evaluation.questions import Question
 from retrieval.types import ArticleHit, Passage
@@ -411,5 +412,6 @@ def test_summary_reports_abstention_on_absent_answers_apart_from_recall() -> Non
     assert report.questions == 2 and report.scored == 2
     assert report.figures["newsbot"]["recall@1"] == 0.5  # the absent rows count for nothing here
     assert report.figures["answers"]["abstention"] == 0.0
+    assert report.figures["answers"]["contains_loose"] == report.figures["answers"]["contains"]  # rows without it
     assert report.figures["absent_answer"] == {"questions": 3, "abstention": pytest.approx(2 / 3)}
     assert "absent_answer" not in summarize(rows[:2], "answer").figures

@@ -8,26 +8,11 @@ article that has it. A question counts as absent only when no article contains i
 from __future__ import annotations
 
 import json
-import sys
-import unicodedata
 from collections.abc import Iterable
-from functools import cache
 from pathlib import Path
 
-from retrieval.evaluation.metrics import ARTICLES
+from retrieval.evaluation.metrics import normalize_loosely
 from retrieval.evaluation.questions import MIN_ANSWER_CHARS, Question
-
-
-@cache
-def _punctuation() -> dict[int, None]:
-    return {cp: None for cp in range(sys.maxunicode + 1) if unicodedata.category(chr(cp)).startswith("P")}
-
-
-def normalize_loosely(text: str) -> str:
-    """SQuAD normalisation (lower case, no articles, one space) with every Unicode punctuation
-    character removed, not only ASCII's."""
-    text = unicodedata.normalize("NFKC", text).translate(_punctuation()).lower()
-    return " ".join(ARTICLES.sub(" ", text).split())
 
 
 def absent_answer_ids(questions: Iterable[Question], articles: Path) -> set[str]:

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import re
 import string
+import sys
+import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from functools import cache
 
 ARTICLES = re.compile(r"\b(a|an|the)\b")
 _PUNCT = set(string.punctuation)
@@ -44,6 +47,26 @@ def contains(haystack: str, gold: str) -> bool:
     """Whether the normalised gold answer appears in the normalised text (as RealTime QA judges)."""
     needle = normalize_answer(gold)
     return bool(needle) and needle in normalize_answer(haystack)
+
+
+def contains_loosely(haystack: str, gold: str) -> bool:
+    """`contains` with every Unicode punctuation mark stripped, not only ASCII's: a gold answer
+    written with a curly apostrophe ("Ben & Jerry’s") is never `contains`ed in an answer that
+    writes it with a straight one, though a reader would count it right."""
+    needle = normalize_loosely(gold)
+    return bool(needle) and needle in normalize_loosely(haystack)
+
+
+@cache
+def _punctuation() -> dict[int, None]:
+    return {cp: None for cp in range(sys.maxunicode + 1) if unicodedata.category(chr(cp)).startswith("P")}
+
+
+def normalize_loosely(text: str) -> str:
+    """SQuAD normalisation (lower case, no articles, one space) with every Unicode punctuation
+    character removed, not only ASCII's."""
+    text = unicodedata.normalize("NFKC", text).translate(_punctuation()).lower()
+    return " ".join(ARTICLES.sub(" ", text).split())
 
 
 def first_hit(relevant: Sequence[bool]) -> int | None:
