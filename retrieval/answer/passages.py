@@ -103,8 +103,8 @@ def choose(
     used, seen = 0, set()
     ranked = sorted(range(len(items)), key=lambda i: -scores[i])
     best: dict[str, float] = {}
-    for i in reversed(ranked):  # worst first, so each article ends on its best score
-        best[items[i][0]] = scores[i]
+    for i in ranked:  # best first, so each article keeps its best score
+        best.setdefault(items[i][0], scores[i])
     floor = relative * scores[ranked[0]] if ranked else 0.0
     for i in ranked:
         article, order, text = items[i]
