@@ -1,4 +1,4 @@
-"""The answer prompt: system rules, two worked examples as earlier turns, then the numbered
+"""The answer prompt: system rules, three worked examples as earlier turns, then the numbered
 passages, the day the question is asked, and the question — with nothing after it.
 
 Passage text is data: it is fenced in <passages> tags (any such tag inside an article is removed
