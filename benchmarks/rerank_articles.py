@@ -1,6 +1,6 @@
 """Does answer-sentence evidence re-rank articles better than the fused search? (issue #11, lever 1)
 
-    .venv/bin/python benchmarks/rerank_articles.py benchmarks/out/sentence-data-<key>.pkl [--articles FILE]
+    .venv/bin/python benchmarks/rerank_articles.py benchmarks/out/sentence-data-<key>.pkl [--articles FILE] [--cross FILE]
 
 Reads the per-question cache benchmarks/train_sentence_scorer.py writes (the top five articles of
 the real search for each dev question, with every candidate sentence's features), scores the
@@ -96,8 +96,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("cache", type=Path)
     parser.add_argument("--articles", type=Path, default=DATA / "articles.jsonl")
+    parser.add_argument("--cross", type=Path, help="the trainer's cross-oof-<key>.npy: sentences scored with the cross-encoder too")
     args = parser.parse_args()
     groups = [g for g in trainer._read_rows(args.cache) if len(g["y"])]
+    if args.cross:
+        trainer.append_column(groups, np.load(args.cross))
     scores = trainer.out_of_fold(groups, folds=min(5, max(2, len(groups) // 4)))
     X, y, qids = per_article(groups, scores, article_texts(args.articles))
     figures = {

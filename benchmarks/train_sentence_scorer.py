@@ -113,19 +113,34 @@ def shown_text(group: dict, scores: np.ndarray, **budget: int) -> str:  # type: 
 def train(X: np.ndarray, y: np.ndarray):  # type: ignore[no-untyped-def]
     import lightgbm
 
-    data = lightgbm.Dataset(X, y, feature_name=list(sentences.FEATURES), categorical_feature=["question_type"])
+    names = [*sentences.FEATURES, "cross_encoder"][: X.shape[1]]  # benchmarks/cross_encoder.py appends one column
+    data = lightgbm.Dataset(X, y, feature_name=names, categorical_feature=["question_type"])
     return lightgbm.train(PARAMS, data, num_boost_round=ROUNDS)
+
+
+def splits_of(groups: list[dict], folds: int) -> list[tuple[np.ndarray, np.ndarray]]:  # type: ignore[type-arg]
+    """Row indices (train, test) of each fold, split by question."""
+    from sklearn.model_selection import GroupKFold
+
+    index = np.concatenate([[i] * len(g["y"]) for i, g in enumerate(groups)])
+    return list(GroupKFold(n_splits=folds).split(index, index, index))
+
+
+def append_column(groups: list[dict], column: np.ndarray) -> None:  # type: ignore[type-arg]
+    """One more feature: `column` holds a value per sentence, in the groups' order."""
+    start = 0
+    for g in groups:
+        g["X"] = np.hstack([g["X"], column[start : start + len(g["y"]), None]])
+        start += len(g["y"])
 
 
 def out_of_fold(groups: list[dict], folds: int = 5) -> list[np.ndarray]:  # type: ignore[type-arg]
     """Each group's sentence scores from a model that never saw its question."""
-    from sklearn.model_selection import GroupKFold
-
     index = np.concatenate([[i] * len(g["y"]) for i, g in enumerate(groups)])
     X = np.vstack([g["X"] for g in groups])
     y = np.concatenate([g["y"] for g in groups])
     scores = np.zeros(len(y))
-    for train_idx, test_idx in GroupKFold(n_splits=folds).split(X, y, index):
+    for train_idx, test_idx in splits_of(groups, folds):
         scores[test_idx] = train(X[train_idx], y[train_idx]).predict(X[test_idx])
     return [scores[index == i] for i in range(len(groups))]
 

@@ -367,8 +367,17 @@ def test_the_training_script_rebuilds_a_loadable_model(tmp_path: Path) -> None:
     cache = list(out.glob("sentence-data-*.pkl"))
     assert cache  # features cached for a quick re-train
 
+    cross = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "cross_encoder.py"), str(cache[0]),
+                            "--questions", str(questions), "--epochs", "1"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert cross.returncode == 0, cross.stderr[-3000:]
+    cross_figures = json.loads(cross.stdout)
+    assert cross_figures["sentences"] == figures["sentences"] and (out / cross_figures["oof"]).exists()
+    for name in ("scorer", "scorer_with_cross_encoder"):
+        assert 0.0 <= cross_figures[name]["p_at_1"] <= cross_figures[name]["mrr"] <= 1.0
+    assert cross_figures["score_one_question"]["p50_ms"] > 0
+
     rerank = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "rerank_articles.py"), str(cache[0]),
-                             "--articles", str(articles)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+                             "--articles", str(articles), "--cross", str(out / cross_figures["oof"])], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert rerank.returncode == 0, rerank.stderr[-3000:]
     recall = json.loads(rerank.stdout)
     assert set(recall) == {"questions", "fused search", "best sentence P", "lambdarank"}
