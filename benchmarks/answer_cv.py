@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -27,22 +26,20 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import train_sentence_scorer as trainer  # noqa: E402
-from benchmarks.dev_questions import add_data_arguments, questions_and_absent, resume  # noqa: E402
+from benchmarks.dev_questions import add_data_arguments, model_answer, questions_and_absent, resume  # noqa: E402
 from retrieval import NewsDesk, checked_question  # noqa: E402
 from retrieval.answer.passages import choose, clean, numbered  # noqa: E402
-from retrieval.answer.prompt import answer_messages, says_not_found  # noqa: E402
 from retrieval.evaluation.metrics import contains  # noqa: E402
 
 
 def side(desk: NewsDesk, q, question: str, hits, picked, confidence: float, gate: float) -> dict:  # type: ignore[no-untyped-def, type-arg]
+    """One side's outcome: refused by its gate, or the model's answer (NOT FOUND is abstaining too)."""
     passages = numbered(picked, hits)
-    shown = contains(" ".join(p.text for p in passages), q.answer)
     if confidence < gate:
+        shown = contains(" ".join(p.text for p in passages), q.answer)
         return {"text": "", "contains": False, "shown": shown, "abstained": True, "seconds": 0.0}
-    started = time.perf_counter()
-    text = "".join(c.text for c in desk.llm().model.stream(answer_messages(question, passages, q.date)))  # type: ignore[union-attr]
-    return {"text": text, "contains": contains(text, q.answer), "shown": shown, "abstained": says_not_found(text),
-            "seconds": round(time.perf_counter() - started, 2)}
+    answer = model_answer(desk.llm().model, question, passages, q)
+    return {**answer, "abstained": answer["not_found"]}
 
 
 def main() -> None:

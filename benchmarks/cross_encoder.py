@@ -82,20 +82,21 @@ class Pairs:
         self.tokenizer, self.encoder = AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path).eval()
         self.precision = resolve_precision("auto")
         self.states: list[Any] = [None] * len(texts)
-        self.ids, self.types = self._tokens(questions, texts)
+        self.ids, self.types = self.tokens(questions, texts)
         order = np.argsort([len(i) for i in self.ids], kind="stable")
         with torch.inference_mode(), autocast(self.precision):
             for start in range(0, len(order), 128):
                 batch = [int(i) for i in order[start : start + 128]]
-                states = self.bottom([self.ids[i] for i in batch], [self.types[i] for i in batch])
+                states, _ = self.bottom([self.ids[i] for i in batch], [self.types[i] for i in batch])
                 for k, i in enumerate(batch):
                     self.states[i] = states[k, : len(self.ids[i])].to(torch.bfloat16).clone()
 
-    def _tokens(self, questions: Sequence[str], texts: Sequence[str]) -> tuple[list[list[int]], list[list[int]]]:
+    def tokens(self, questions: Sequence[str], texts: Sequence[str]) -> tuple[list[list[int]], list[list[int]]]:
         enc = self.tokenizer(list(questions), list(texts), truncation="longest_first", max_length=MAX_TOKENS)
         return enc["input_ids"], enc["token_type_ids"]
 
-    def bottom(self, ids: Sequence[list[int]], types: Sequence[list[int]]) -> Any:
+    def bottom(self, ids: Sequence[list[int]], types: Sequence[list[int]]) -> tuple[Any, Any]:
+        """States after the frozen layers, padded to the longest pair, and the attention mask."""
         import torch
 
         width = max(len(i) for i in ids)
@@ -106,7 +107,7 @@ class Pairs:
         states = self.encoder.embeddings(input_ids=inputs, token_type_ids=token_types)
         for layer in self.encoder.encoder.layer[:FROZEN]:
             states = _first(layer(states, attention_mask=_mask(attention)))
-        return states
+        return states, attention
 
     def batch(self, rows: Sequence[int]) -> tuple[Any, Any]:
         import torch
@@ -190,9 +191,9 @@ def cost(top: Any, pairs: Pairs, questions: Sequence[str], groups: Sequence[dict
     seconds = []
     for question, g in zip(questions[:50], groups[:50]):
         started = time.perf_counter()
-        ids, types = pairs._tokens([question] * len(g["texts"]), g["texts"])
+        ids, types = pairs.tokens([question] * len(g["texts"]), g["texts"])
         with torch.inference_mode(), autocast(pairs.precision):
-            top(pairs.bottom(ids, types), torch.tensor([[1] * len(i) + [0] * (max(map(len, ids)) - len(i)) for i in ids]))
+            top(*pairs.bottom(ids, types))
         seconds.append(time.perf_counter() - started)
     seconds.sort()
     return {"p50_ms": round(1000 * statistics.median(seconds), 1), "p95_ms": round(1000 * seconds[int(0.95 * (len(seconds) - 1))], 1)}
@@ -240,7 +241,7 @@ def main() -> None:
         if name != "scorer":
             trainer.append_column(groups, oof)
         scores = trainer.out_of_fold(groups, folds)
-        everything = trainer.evaluate(groups, folds)
+        everything = trainer.evaluate(groups, folds, scores)
         figures[name] = {**{k: everything[k] for k in ("auc", "gold_shown_learned", "abstain@0.05_answerable", "abstain@0.05_absent",
                                                       "abstain@0.075_answerable", "abstain@0.075_absent")},
                          **sentence_figures(groups, scores)}

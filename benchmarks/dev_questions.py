@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Callable, Iterable
+import time
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from retrieval import NewsDesk, Settings
+from retrieval.answer.citations import PromptPassage
+from retrieval.answer.prompt import answer_messages, says_not_found
 from retrieval.evaluation.absent import absent_answer_ids
+from retrieval.evaluation.metrics import contains
 from retrieval.evaluation.questions import Question, read_questions
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,3 +50,17 @@ def resume(out: Path, questions: Iterable[Question], row: Callable[[NewsDesk, Qu
                 done.append(row(desk, q))
                 print(json.dumps(done[-1]), file=sink, flush=True)
     return done
+
+
+def model_answer(model: Any, question: str, passages: Sequence[PromptPassage], q: Question) -> Row:
+    """The local model's answer to these passages (temperature 0), scored: does it hold the gold,
+    was the gold shown, did it say NOT FOUND, and how long it took."""
+    started = time.perf_counter()
+    text = "".join(c.text for c in model.stream(answer_messages(question, passages, q.date)))
+    return {
+        "text": text,
+        "contains": contains(text, q.answer),
+        "shown": contains(" ".join(p.text for p in passages), q.answer),
+        "not_found": says_not_found(text),
+        "seconds": round(time.perf_counter() - started, 2),
+    }

@@ -17,18 +17,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from functools import partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.dev_questions import add_data_arguments, questions_and_absent, resume  # noqa: E402
+from benchmarks.dev_questions import add_data_arguments, model_answer, questions_and_absent, resume  # noqa: E402
 from retrieval import NewsDesk, checked_question  # noqa: E402
 from retrieval.answer.passages import choose, numbered, scored_sentences  # noqa: E402
-from retrieval.answer.prompt import answer_messages, says_not_found  # noqa: E402
-from retrieval.evaluation.metrics import contains  # noqa: E402
 
 
 def row(desk: NewsDesk, q, absent: set[str], relative: float) -> dict:  # type: ignore[no-untyped-def, type-arg]
@@ -44,16 +41,7 @@ def row(desk: NewsDesk, q, absent: set[str], relative: float) -> dict:  # type: 
         return out
     out.update(changed=True, confidence=max(scores), articles=[len(before), len(after)])
     for name, picked in (("before", before), ("after", after)):
-        passages = numbered(picked, result.articles)
-        started = time.perf_counter()
-        text = "".join(c.text for c in model.stream(answer_messages(question, passages, q.date)))
-        out[name] = {
-            "text": text,
-            "contains": contains(text, q.answer),
-            "shown": contains(" ".join(p.text for p in passages), q.answer),
-            "not_found": says_not_found(text),
-            "seconds": round(time.perf_counter() - started, 2),
-        }
+        out[name] = model_answer(model, question, numbered(picked, result.articles), q)
     return out
 
 

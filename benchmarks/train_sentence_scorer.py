@@ -148,11 +148,12 @@ def out_of_fold(groups: list[dict], folds: int = 5) -> list[np.ndarray]:  # type
 BUDGETS = [(articles, chars) for articles in (3, 4, 5) for chars in (1080, 1440, 1800)]
 
 
-def evaluate(groups: list[dict], folds: int = 5) -> dict[str, float]:  # type: ignore[type-arg]
+def evaluate(groups: list[dict], folds: int = 5, scores: list[np.ndarray] | None = None) -> dict[str, float]:  # type: ignore[type-arg]
+    """`scores`: the usable groups' out-of-fold scores, when the caller already has them."""
     from sklearn.metrics import roc_auc_score
 
     usable = [g for g in groups if len(g["y"])]
-    scores = out_of_fold(usable, folds)
+    scores = out_of_fold(usable, folds) if scores is None else scores
     y = np.concatenate([g["y"] for g in usable])
     cosine = [g["X"][:, sentences.FEATURES.index("cosine")] for g in usable]
     figures = {"sentences": int(len(y)), "positives": int(y.sum())}
