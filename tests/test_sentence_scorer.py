@@ -383,6 +383,25 @@ def test_the_training_script_rebuilds_a_loadable_model(tmp_path: Path) -> None:
     assert set(recall) == {"questions", "fused search", "best sentence P", "lambdarank"}
     assert all(0.0 <= r <= 1.0 for name, pair in recall.items() if name != "questions" for r in pair)
 
+    # reader_errors.py re-traces the passages behind answers as `newsbot eval --mode answer` scored them
+    scored = {"g1": ("Sixteen people died [1].", True, False), "p1": ("The filling was apple [1].", False, False),
+              "b1": ("", False, True), "x1": ("The Knights [1].", False, False)}
+    results = tmp_path / "results-answer.jsonl"
+    results.write_text("".join(
+        json.dumps({"id": qid, "absent": qid.startswith("x"), "answer": a, "contains": c, "abstained": ab}) + "\n"
+        for qid, (a, c, ab) in scored.items()
+    ))
+    errors = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "reader_errors.py"), "--home", str(home),
+                             "--articles", str(articles), "--questions", str(questions), "--results", str(results),
+                             "--out", str(tmp_path / "reader-errors.jsonl")], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert errors.returncode == 0, errors.stderr[-3000:]
+    where = json.loads(errors.stdout)
+    assert where["questions"] == 3  # the absent-answer one is left out
+    assert where["by_passages_shown"]["gold in [1]"]["right"] == 1  # "Sixteen", from the funicular article
+    assert sum(n for shown in where["by_passages_shown"].values() for n in shown.values()) == 3
+    first = where["by_first_article"]  # asked on 2025-09-05: the funicular story is a day old, the pie's months
+    assert first["within 14 days"]["right"] == 1 and sum(n for group in first.values() for n in group.values()) == 3
+
 
 # --- the questions whose answer is in no article -----------------------------------------------
 
