@@ -142,10 +142,19 @@ class NewsDesk:
             self._merging.clear()
 
     def warm_up(self) -> None:
-        """Load the embedder and indexes now, so the first question does not pay for them."""
+        """Load the embedder, indexes and models now, so the first question does not pay for them;
+        a local LLM also reads the answer prompt's fixed start (LlamaChat.prime)."""
         self.embedder.embed("warm up")
         self.lexical()
-        self.llm()
+        self.sentence_scorer()
+        prime = getattr(self.llm().model, "prime", None)  # only llama.cpp keeps a prompt between calls
+        if prime is not None:
+            from retrieval.answer.prompt import answer_messages
+
+            try:
+                prime(answer_messages("", [], dt.date.today()))
+            except Exception as e:  # only a head start: the first question reads the prompt itself
+                log.warning("the local LLM could not read its prompt ahead of the first question: %s", e)
 
     def search(
         self,

@@ -63,6 +63,19 @@ def test_answers_modi_and_putin_citing_the_seed_article(local_desk: NewsDesk) ->
     assert all(re.search(r"\[\d+\]", claim) for claim in claims), answer.text  # each one cited
 
 
+def test_warm_up_reads_the_fixed_prompt_start_so_the_first_question_reads_only_its_own(local_desk: NewsDesk) -> None:
+    import llama_cpp
+
+    local_desk.warm_up()
+    llama = local_desk.llm().model.llama  # type: ignore[union-attr]
+    primed = llama.n_tokens
+    assert primed > 400  # the system prompt, three worked examples, and the user's turn up to its passages
+    llama_cpp.llama_perf_context_reset(llama.ctx)
+    answer = local_desk.answer("What did Modi and Putin discuss?", as_of=dt.date.today())
+    read = llama_cpp.llama_perf_context(llama.ctx).n_p_eval  # prompt tokens llama.cpp evaluated
+    assert answer.timings["prompt_tokens"] > primed and read < answer.timings["prompt_tokens"] - 400, (read, primed)
+
+
 def test_abstains_on_the_world_cup(local_desk: NewsDesk) -> None:
     answer = local_desk.answer("Who won the 2022 FIFA World Cup final?", as_of=AS_OF)
     assert answer.abstained and answer.citations == []
