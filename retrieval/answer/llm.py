@@ -97,7 +97,7 @@ class _LoadedLlama:
 
 _llamas: dict[tuple[str, int, int], _LoadedLlama] = {}
 _llamas_lock = threading.Lock()
-_CLOSE_WAIT = 10.0  # seconds exit waits for a running generation to stop (a token, normally)
+_CLOSE_WAIT = 20.0  # seconds exit waits for the model: a token, normally; warm-up's read-ahead (prime) ~10 s
 
 
 @atexit.register
@@ -251,7 +251,10 @@ class LlamaChat(BaseChatModel):
     def prime(self, messages: list[BaseMessage]) -> None:
         """Read `messages` into the context now, answering nothing: a later prompt that starts the
         same way (the system prompt and worked examples) reads only what follows. At start-up this
-        takes the fixed ~600 tokens off the first question's wait (benchmarks/README.md)."""
+        takes the fixed ~600 tokens off the first question's wait (benchmarks/README.md).
+
+        One call, as the first question would have read it: read a turn at a time, the context
+        came out different enough in its last digits to turn a dev answer into NOT FOUND."""
         loaded = self.loaded
         with loaded.lock:
             _usable(loaded).create_chat_completion(**self._request(messages, None, {"max_tokens": 1}))
