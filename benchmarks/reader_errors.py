@@ -50,6 +50,7 @@ def trace(desk: NewsDesk, q, result: dict) -> dict:  # type: ignore[no-untyped-d
 
 
 def where(row: dict) -> str:  # type: ignore[type-arg]
+    """Which passages held the gold answer, in three kinds."""
     gold = row["gold_in"]
     if not gold:
         return "gold not shown"
@@ -82,12 +83,15 @@ def summary(rows: list[dict]) -> dict:  # type: ignore[type-arg]
     return {
         "questions": len(rows),
         "by_passages_shown": {w: outcomes([r for r in rows if where(r) == w]) for w in places},
-        "wrong_citing_1": {w: sum(where(r) == w and r["outcome"] == "wrong" and r["cited"][:1] == [1] for r in rows) for w in places},
+        "wrong_citing_1": {
+            w: sum(where(r) == w and r["outcome"] == "wrong" and r["cited"][:1] == [1] for r in rows) for w in places
+        },
         "by_first_article": {
             f"within {RECENT_DAYS} days": outcomes([r for r in rows if r["top_recent"]]),
             "older or undated": outcomes([r for r in rows if not r["top_recent"]]),
         },
     }
+
 
 if __name__ == "__main__":
     main()
