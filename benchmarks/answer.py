@@ -16,7 +16,6 @@ import datetime as dt
 import json
 import logging
 import os
-import statistics
 import sys
 import time
 from pathlib import Path

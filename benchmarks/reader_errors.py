@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from collections import Counter
 from pathlib import Path
@@ -26,11 +25,10 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.dev_questions import add_data_arguments, questions_and_absent, resume  # noqa: E402
 from retrieval import NewsDesk, checked_question  # noqa: E402
 from retrieval.answer.passages import select_passages  # noqa: E402
-from retrieval.evaluation.metrics import contains  # noqa: E402
+from retrieval.evaluation.metrics import cited_numbers, contains  # noqa: E402
 from retrieval.search.timeparse import parse_window  # noqa: E402
 
 RECENT_DAYS = 14  # the search's recency boost window (Settings.recency_days)
-_CITED = re.compile(r"\[(\d+)\]")
 
 
 def trace(desk: NewsDesk, q, result: dict) -> dict:  # type: ignore[no-untyped-def, type-arg]
@@ -44,7 +42,7 @@ def trace(desk: NewsDesk, q, result: dict) -> dict:  # type: ignore[no-untyped-d
         "id": q.id,
         "outcome": "abstained" if result["abstained"] else "right" if result["contains"] else "wrong",
         "gold_in": [p.n for p in passages if contains(p.text, q.answer)],
-        "cited": sorted({int(n) for n in _CITED.findall(result.get("answer") or "")}),
+        "cited": sorted(cited_numbers(result.get("answer") or "")),
         "top_recent": top_age is not None and top_age <= RECENT_DAYS,
     }
 

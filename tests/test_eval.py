@@ -13,6 +13,7 @@ import pytest
 from retrieval import Settings
 from retrieval.evaluation.harness import Evaluation, summarize
 from retrieval.evaluation.metrics import (
+    cited_numbers,
     contains,
     contains_loosely,
     exact_match,
@@ -53,6 +54,8 @@ def test_containment_and_citation_stripping() -> None:
     assert contains("Officials said: El Salvador's deal...", "el salvador")
     assert not contains("Salvador Dali", "El Salvador")
     assert strip_citations("“Six more weeks” [1] of winter [2].") == "Six more weeks of winter."
+    assert cited_numbers("Six more weeks [1] of winter [2][1]. In 2026 [12].") == {1, 2, 12}
+    assert cited_numbers("NOT FOUND") == set()
 
 
 def test_loose_containment_forgives_curly_punctuation_only() -> None:

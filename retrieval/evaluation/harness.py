@@ -23,6 +23,7 @@ from retrieval.answer.pipeline import WINDOW_GRACE
 from retrieval.evaluation.absent import absent_answer_ids
 from retrieval.evaluation.questions import Question, read_article_texts, read_questions
 from retrieval.evaluation.metrics import (
+    cited_numbers,
     contains,
     contains_loosely,
     exact_match,
@@ -198,13 +199,11 @@ class Evaluation:
         return row
 
     def _answer(self, q: Question, texts: dict[str, str]) -> dict[str, Any]:
-        import re
-
         started = time.perf_counter()
         answer = self.desk.answer(q.question, as_of=q.date)
         seconds = time.perf_counter() - started
         text = strip_citations(answer.text)
-        numbers = {int(n) for n in re.findall(r"\[(\d+)\]", answer.text)}
+        numbers = cited_numbers(answer.text)
         listed = {c.n for c in answer.citations}
         return {
             "answer": answer.text,

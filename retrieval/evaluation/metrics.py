@@ -25,6 +25,11 @@ def strip_citations(text: str) -> str:
     return _CITATION.sub("", text).replace("“", "").replace("”", "")
 
 
+def cited_numbers(text: str) -> set[int]:
+    """The passage numbers an answer cites, from its [n] markers."""
+    return {int(n) for n in re.findall(r"\[(\d+)\]", text)}
+
+
 def exact_match(prediction: str, gold: str) -> float:
     return float(normalize_answer(prediction) == normalize_answer(gold))
 
