@@ -110,6 +110,6 @@ def kind_match(question: str, texts: Sequence[str], embedder: Embedder) -> np.nd
     names = list(dict.fromkeys(n for names in per_text for n in names))
     if not names:
         return np.zeros(len(texts))
-    vectors = np.asarray(embedder.embed_batch([kind, *names]))
+    vectors = np.asarray(embedder.embed_sentences([kind, *names]))
     similarity = dict(zip(names, vectors[1:] @ vectors[0]))
     return np.array([max((float(similarity[n]) for n in names), default=0.0) for names in per_text])

@@ -143,7 +143,7 @@ def check_citations(
     # support[i, j]: how well passage j backs claim i; best[i][j]: the passage sentence that does
     sentences = [[s for s in split_sentences(p.text) if s.strip()] or [p.text] for p in passages]
     flat = [s for group in sentences for s in group]
-    vectors = np.asarray(embedder.embed_batch([c.text for c in kept] + flat))
+    vectors = np.asarray(embedder.embed_sentences([c.text for c in kept] + flat))
     claim_vecs, sent_vecs = vectors[: len(kept)], vectors[len(kept) :]
     similarity = claim_vecs @ sent_vecs.T
     claim_terms = [set(t) for t in tokenize([c.text for c in kept])]

@@ -24,7 +24,7 @@ def overlap(terms: set[str], other: set[str]) -> float:
 def sentence_scores(question: str, sentences: Sequence[str], embedder: Embedder) -> list[float]:
     if not sentences:
         return []
-    vectors = np.asarray(embedder.embed_batch([question, *sentences]))
+    vectors = np.asarray(embedder.embed_sentences([question, *sentences]))
     similarity = vectors[1:] @ vectors[0]
     q_terms = set(tokenize([question])[0])
     return [

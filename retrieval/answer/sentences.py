@@ -84,7 +84,7 @@ def features(question: str, cands: Sequence[Candidate], embedder: Embedder, as_o
     """One row of FEATURES per candidate."""
     if not cands:
         return np.zeros((0, len(FEATURES)))
-    vectors = np.asarray(embedder.embed_batch([question, *(c.text for c in cands)]))
+    vectors = np.asarray(embedder.embed_sentences([question, *(c.text for c in cands)]))
     cosine = vectors[1:] @ vectors[0]
     order = np.argsort(-cosine)
     cosine_rank = np.empty(len(cands))

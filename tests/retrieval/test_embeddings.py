@@ -64,3 +64,16 @@ def test_a_few_texts_such_as_a_query_are_embedded_in_float32_either_way(real_emb
     assert MiniLMEmbedder(precision="bfloat16").embed(query) == MiniLMEmbedder(precision="float32").embed(query)
     many = NEWS * (embeddings.BF16_MIN_TEXTS // len(NEWS) + 1)
     assert MiniLMEmbedder(precision="bfloat16").embed_batch(many) != MiniLMEmbedder(precision="float32").embed_batch(many)
+
+
+def test_a_questions_sentences_are_embedded_in_smaller_batches_to_the_same_vectors(real_embedder, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Smaller batches pad a short sentence less when a long one shares its batch; ingest keeps 64."""
+    embedder = MiniLMEmbedder(batch_size=64, precision="float32")
+    sizes: list[int] = []
+    encode = embedder.model.encode
+    monkeypatch.setattr(embedder.model, "encode", lambda texts, **kw: sizes.append(kw["batch_size"]) or encode(texts, **kw))
+    texts = NEWS * 10 + [" ".join(NEWS) * 3]
+    sentences = np.asarray(embedder.embed_sentences(texts))
+    batch = np.asarray(embedder.embed_batch(texts))
+    assert sizes == [embeddings.SENTENCE_BATCH, 64]
+    assert np.allclose(sentences, batch, atol=1e-5)
