@@ -402,6 +402,13 @@ def test_the_training_script_rebuilds_a_loadable_model(tmp_path: Path) -> None:
     first = where["by_first_article"]  # asked on 2025-09-05: the funicular story is a day old, the pie's months
     assert first["within 14 days"]["right"] == 1 and sum(n for group in first.values() for n in group.values()) == 3
 
+    # sentence_embedding.py times a question's candidates in ingest's batches and in query-time ones
+    timing = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "sentence_embedding.py"), "--home", str(home),
+                             "--questions", str(questions), "--articles", str(articles), "--n", "2", "--rounds", "1"],
+                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert timing.returncode == 0, timing.stderr[-3000:]
+    assert "2 questions" in timing.stdout and "embed_batch (64)" in timing.stdout and "embed_sentences (32)" in timing.stdout
+
 
 # --- the questions whose answer is in no article -----------------------------------------------
 
