@@ -23,12 +23,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.dev_questions import add_data_arguments, questions_and_absent, resume  # noqa: E402
-from retrieval import NewsDesk, checked_question  # noqa: E402
+from retrieval import NewsDesk, Settings, checked_question  # noqa: E402
 from retrieval.answer.passages import select_passages  # noqa: E402
 from retrieval.evaluation.metrics import cited_numbers, contains  # noqa: E402
 from retrieval.search.timeparse import parse_window  # noqa: E402
-
-RECENT_DAYS = 14  # the search's recency boost window (Settings.recency_days)
 
 
 def trace(desk: NewsDesk, q, result: dict) -> dict:  # type: ignore[no-untyped-def, type-arg]
@@ -43,7 +41,7 @@ def trace(desk: NewsDesk, q, result: dict) -> dict:  # type: ignore[no-untyped-d
         "outcome": "abstained" if result["abstained"] else "right" if result["contains"] else "wrong",
         "gold_in": [p.n for p in passages if contains(p.text, q.answer)],
         "cited": sorted(cited_numbers(result.get("answer") or "")),
-        "top_recent": top_age is not None and top_age <= RECENT_DAYS,
+        "top_recent": top_age is not None and top_age <= desk.settings.recency_days,  # the search's recency window
     }
 
 
@@ -67,10 +65,10 @@ def main() -> None:
     scored = [q for q in questions if q.id in results]
     rows = resume(args.out, scored, lambda desk, q: trace(desk, q, results[q.id]), args.home)
 
-    print(json.dumps(summary(rows), indent=1))
+    print(json.dumps(summary(rows, Settings.from_env(home=args.home).recency_days), indent=1))
 
 
-def summary(rows: list[dict]) -> dict:  # type: ignore[type-arg]
+def summary(rows: list[dict], recent_days: int) -> dict:  # type: ignore[type-arg]
     """Outcomes by where the gold was shown, the wrong answers that cited [1], and outcomes by
     whether the search's first article is recent."""
     def outcomes(group: list[dict]) -> dict[str, int]:  # type: ignore[type-arg]
@@ -85,7 +83,7 @@ def summary(rows: list[dict]) -> dict:  # type: ignore[type-arg]
             w: sum(where(r) == w and r["outcome"] == "wrong" and r["cited"][:1] == [1] for r in rows) for w in places
         },
         "by_first_article": {
-            f"within {RECENT_DAYS} days": outcomes([r for r in rows if r["top_recent"]]),
+            f"within {recent_days} days": outcomes([r for r in rows if r["top_recent"]]),
             "older or undated": outcomes([r for r in rows if not r["top_recent"]]),
         },
     }
