@@ -101,6 +101,7 @@ class Settings:
     llm_model: str = ""  # a GGUF path or `repo_id:filename`; empty = the bundled model
     llm_model_dir: Path | None = None  # where the bundled model is joined; default the user cache dir
     llm_threads: int = 0  # 0 = every core
+    llm_amx: bool = True  # on AMX CPUs with the patched llama.cpp, the bundled model as Q8_0 (model_files.amx_model)
     llm_ctx: int = DEFAULT_LLM_CTX
     llm_max_tokens: int = DEFAULT_LLM_MAX_TOKENS
     openai_base_url: str = ""
@@ -138,6 +139,7 @@ class Settings:
             llm_model=env.get("NEWSBOT_LLM_MODEL", ""),
             llm_model_dir=Path(env["NEWSBOT_LLM_MODEL_DIR"]).expanduser() if env.get("NEWSBOT_LLM_MODEL_DIR") else None,
             llm_threads=env_int("NEWSBOT_LLM_THREADS", 0),
+            llm_amx=env_int("NEWSBOT_LLM_AMX", 1) == 1,
             llm_ctx=env_int("NEWSBOT_LLM_CTX", DEFAULT_LLM_CTX),
             llm_max_tokens=env_int("NEWSBOT_LLM_MAX_TOKENS", DEFAULT_LLM_MAX_TOKENS),
             openai_base_url=env.get("NEWSBOT_OPENAI_BASE_URL", ""),

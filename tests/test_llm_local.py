@@ -228,22 +228,52 @@ def test_a_llama_cpp_error_reaches_the_consumer_and_frees_the_model(two_chats) -
     chat.loaded.lock.release()
 
 
-def test_a_llama_cpp_built_with_its_amx_kernels_is_refused_before_it_can_crash(
+def test_a_llama_cpp_built_with_unpatched_amx_kernels_is_refused_before_it_can_crash(
     local_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """On AMX CPUs those kernels kill the process ("Illegal instruction") at the first long prompt:
-    such a build falls back to quoting the sources, with the fix in the notice."""
+    """On AMX CPUs upstream's kernels kill the process ("Illegal instruction") at the first long
+    prompt: such a build falls back to quoting the sources, with the fix in the notice. The patched
+    build scripts/llama-amx installs is used, and the one scripts/setup installed is either."""
     import llama_cpp
 
-    from retrieval.answer.llm import check_llama_build, load_chat_model
+    from retrieval.answer.llm import AMX_BUILD, check_llama_build, load_chat_model
     from retrieval.errors import BackendError
 
-    check_llama_build()  # the build scripts/setup installed has none
-    check_llama_build(b"CPU : AVX512 = 1 | AVX512_VNNI = 1 | AVX512_BF16 = 1 | OPENMP = 1 | ")
+    installed = check_llama_build()  # whichever build scripts/setup installed here is usable
+    assert installed == (AMX_BUILD in llama_cpp.__version__)
+    no_amx = b"CPU : AVX512 = 1 | AVX512_VNNI = 1 | AVX512_BF16 = 1 | OPENMP = 1 | "
     amx = b"CPU : AVX512 = 1 | AVX512_VNNI = 1 | AMX_INT8 = 1 | OPENMP = 1 | "
-    with pytest.raises(BackendError, match=r"AMX kernels.*run scripts/setup"):
-        check_llama_build(amx)
+    assert check_llama_build(no_amx, "0.3.36") is False
+    assert check_llama_build(amx, "0.3.36+newsbot.amx1") is True
+    with pytest.raises(BackendError, match=r"unpatched AMX kernels.*run scripts/setup"):
+        check_llama_build(amx, "0.3.36")
     monkeypatch.setattr(llama_cpp, "llama_print_system_info", lambda: amx)
+    monkeypatch.setattr(llama_cpp, "__version__", "0.3.36")
     settings = Settings(home=tmp_path, llm="local", llm_model=str(local_model), llm_ctx=1536)  # a context not loaded yet
     loaded = load_chat_model(settings)
     assert loaded.model is None and "AMX kernels" in loaded.notice and "quotes the sources" in loaded.notice
+
+
+def test_for_amx_the_bundled_model_is_requantised_to_q8_0_once_and_verified(
+    local_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The Q8_0 copy is made from the shipped file, has the hash recorded in the code, and is reused
+    without being remade; one that comes out different is never used: the Q4_K_M is, and says so."""
+    from retrieval.answer import model_files
+
+    models = tmp_path / "models"
+    models.mkdir()
+    bundled = models / model_files.MODEL_FILENAME
+    bundled.symlink_to(local_model)
+    q8 = model_files.amx_model(bundled)
+    assert q8 == models / model_files.AMX_FILENAME
+    assert model_files.sha256_of(q8) == model_files.AMX_SHA256
+    made = q8.stat().st_mtime_ns
+    assert model_files.amx_model(bundled) == q8 and q8.stat().st_mtime_ns == made  # its stamp, not a rebuild
+
+    q8.unlink()
+    monkeypatch.setattr(model_files, "AMX_SHA256", "0" * 64)
+    with caplog.at_level("WARNING", logger=model_files.log.name):
+        assert model_files.amx_model(bundled) == bundled
+    assert "using the Q4_K_M model" in caplog.text
+    assert not q8.exists() and not list(models.glob("*.partial"))  # nothing half-made is left to load

@@ -119,19 +119,28 @@ def _close_llamas() -> None:
         _llamas.clear()
 
 
-def check_llama_build(system_info: bytes | None = None) -> None:
-    """Refuse a llama.cpp built with its AMX kernels: on AMX CPUs (Xeon Sapphire Rapids and later)
-    they kill the whole process with "Illegal instruction" at the first prompt of a few hundred
-    tokens, which no exception handler can catch; refused here, the answer falls back to quotes."""
-    if system_info is None:
+AMX_BUILD = "+newsbot.amx"  # the local version label of the patched build scripts/llama-amx installs
+
+
+def check_llama_build(system_info: bytes | None = None, version: str | None = None) -> bool:
+    """Whether llama.cpp runs its AMX kernels here (they read prompts about twice as fast with the
+    Q8_0 model, benchmarks/README.md). Upstream's AMX kernels kill the whole process with "Illegal
+    instruction" at the first prompt of a few hundred tokens on AMX CPUs, which no exception handler
+    can catch, so a build with them is refused unless it is the patched one; refused, the answer
+    falls back to quotes."""
+    if system_info is None or version is None:
         import llama_cpp
 
-        system_info = llama_cpp.llama_print_system_info()
-    if b"AMX_INT8 = 1" in system_info:
-        raise BackendError(
-            "this llama-cpp-python was compiled with llama.cpp's AMX kernels, which crash on this CPU "
-            "(ggml-org/llama.cpp#26954): run scripts/setup, which rebuilds it without them"
-        )
+        system_info = llama_cpp.llama_print_system_info() if system_info is None else system_info
+        version = llama_cpp.__version__ if version is None else version
+    if b"AMX_INT8 = 1" not in system_info:
+        return False
+    if AMX_BUILD in version:
+        return True
+    raise BackendError(
+        "this llama-cpp-python was compiled with llama.cpp's unpatched AMX kernels, which crash on this CPU "
+        "(ggml-org/llama.cpp#26954): run scripts/setup, which builds the patched one"
+    )
 
 
 def _llama(path: str, threads: int, n_ctx: int) -> _LoadedLlama:
@@ -317,7 +326,8 @@ def local_backend(settings: Settings) -> BaseChatModel:
     """The bundled Qwen2.5-Coder-1.5B-Instruct (or NEWSBOT_LLM_MODEL) through llama.cpp."""
     from retrieval.answer.model_files import resolve_model
 
-    path = resolve_model(settings.llm_model, settings.model_dir)
+    amx = check_llama_build() and settings.llm_amx
+    path = resolve_model(settings.llm_model, settings.model_dir, amx=amx)
     threads = settings.llm_threads or os.cpu_count() or 2
     model = LlamaChat(
         model_path=str(path), n_threads=threads, n_ctx=settings.llm_ctx, max_tokens=settings.llm_max_tokens

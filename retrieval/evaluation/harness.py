@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from retrieval.ids import normalize_url
+from retrieval.answer.model_files import AMX_FILENAME
 from retrieval.answer.pipeline import WINDOW_GRACE
 from retrieval.evaluation.absent import absent_answer_ids
 from retrieval.evaluation.questions import Question, read_article_texts, read_questions
@@ -146,7 +147,7 @@ class Evaluation:
     @cached_property
     def fingerprint(self) -> str:
         """Every setting that can change a result (paths aside): rows of other runs are not reused."""
-        settings = {k: v for k, v in asdict(self.settings).items() if k not in ("home", "llm_model_dir")}
+        settings = {k: v for k, v in asdict(self.settings).items() if k not in ("home", "llm_model_dir", "llm_amx")}
         if self.mode != "answer":
             settings = {k: v for k, v in settings.items() if not k.startswith("llm")}
         else:
@@ -157,6 +158,9 @@ class Evaluation:
             settings["prompts"] = hashlib.blake2b(prompt_signature().encode(), digest_size=6).hexdigest()
             if self.settings.sentence_scorer and sentences.MANIFEST_FILE.exists():
                 settings["scorer"] = json.loads(sentences.MANIFEST_FILE.read_text()).get("sha256")
+            model_path = getattr(self.desk.llm().model, "model_path", "")
+            if model_path.endswith(AMX_FILENAME):  # the bundled model as Q8_0: other answers than Q4_K_M's
+                settings["llm_file"] = AMX_FILENAME
         raw = json.dumps({"mode": self.mode, **settings}, sort_keys=True, default=str)
         return hashlib.blake2b(raw.encode(), digest_size=6).hexdigest()
 
