@@ -233,7 +233,7 @@ def test_a_llama_cpp_built_with_unpatched_amx_kernels_is_refused_before_it_can_c
 ) -> None:
     """On AMX CPUs upstream's kernels kill the process ("Illegal instruction") at the first long
     prompt: such a build falls back to quoting the sources, with the fix in the notice. The patched
-    build scripts/llama-amx installs is used, and the one scripts/setup installed is either."""
+    build scripts/llama-amx installs is accepted, and so is whichever build scripts/setup installed."""
     import llama_cpp
 
     from retrieval.answer.llm import AMX_BUILD, check_llama_build, load_chat_model

@@ -173,7 +173,8 @@ def amx_model(bundled: Path) -> Path:
         try:
             import llama_cpp
 
-            logging.getLogger("llama-cpp-python").setLevel(logging.ERROR)  # as Llama(verbose=False) sets it: not a line per tensor
+            # quiet, as Llama(verbose=False) leaves it: llama.cpp would log a line per tensor
+            logging.getLogger("llama-cpp-python").setLevel(logging.ERROR)
             params = llama_cpp.llama_model_quantize_default_params()
             params.ftype = llama_cpp.LLAMA_FTYPE_MOSTLY_Q8_0
             params.allow_requantize = True
