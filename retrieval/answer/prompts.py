@@ -16,9 +16,10 @@ ANSWER_SYSTEM = (
     "or agreed, give every point the passages name, one per sentence. End each sentence with the number of the passage "
     "it comes from, like [1]."
     # "[1] is the most likely": the passages are ordered by the learned scorer, and the 1.5B model
-    # otherwise often answers with a name a lower passage's headline offers ("BMW"). Over the whole dev set it turned 17 outcomes
-    # better (wrong to right or to NOT FOUND, NOT FOUND to right) and 3 worse on the answerable
-    # questions, and 4 better, 2 worse on those answered in no article (benchmarks/README.md).
+    # otherwise often answers with a name a lower passage's headline offers ("BMW"). Over the
+    # whole dev set it turned 17 outcomes better (wrong to right or to NOT FOUND, NOT FOUND to
+    # right) and 3 worse on the answerable questions, and 4 better, 2 worse on those answered in
+    # no article (benchmarks/README.md).
     # Abstaining is taught by the last worked example (EXAMPLES), not by a rule: with the rule
     # "if the passages do not answer, reply NOT FOUND" as well, the 1.5B model abstained on 7 of
     # 37 answerable dev questions (contains-accuracy 0.40 on 60); with neither, on 3 of 43 whose
