@@ -376,6 +376,14 @@ def test_the_training_script_rebuilds_a_loadable_model(tmp_path: Path) -> None:
         assert 0.0 <= cross_figures[name]["p_at_1"] <= cross_figures[name]["mrr"] <= 1.0
     assert cross_figures["score_one_question"]["p50_ms"] > 0
 
+    # sentence_context.py: context columns and other settings, cross-validated from the same cache
+    context = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "sentence_context.py"), str(cache[0]),
+                              "--questions", str(questions)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert context.returncode == 0, context.stderr[-3000:]
+    table = [line for line in context.stdout.splitlines() if line.startswith("| ") and "---" not in line]
+    assert len(table) == 1 + 1 + 5 + 7 and table[1].startswith("| shipped features and settings | ")
+    assert all(0.0 <= float(cell) <= 1.0 for row in table[1:] for cell in row.strip("| ").split(" | ")[1:])
+
     rerank = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "rerank_articles.py"), str(cache[0]),
                              "--articles", str(articles), "--cross", str(out / cross_figures["oof"])], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert rerank.returncode == 0, rerank.stderr[-3000:]
@@ -408,6 +416,27 @@ def test_the_training_script_rebuilds_a_loadable_model(tmp_path: Path) -> None:
                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert timing.returncode == 0, timing.stderr[-3000:]
     assert "2 questions" in timing.stdout and "embed_batch (64)" in timing.stdout and "embed_sentences (32)" in timing.stdout
+
+
+def test_context_columns_read_a_sentences_neighbours_in_its_own_chunk_only() -> None:
+    from benchmarks.sentence_context import CONTEXT, context
+
+    texts = ["The council met on Monday night.", "It banned leaf blowers in the town.", "Residents cheered the vote.",
+             "Another paper wrote about the council and its ban."]
+    X = np.zeros((4, len(FEATURES)))
+    X[:, FEATURES.index("cosine")] = [0.5, 0.4, 0.2, 0.6]
+    X[:, FEATURES.index("overlap")] = [0.5, 0.5, 0.0, 1.0]
+    group = {"texts": texts, "articles": ["a", "a", "a", "b"], "order": [(0, 0), (0, 1), (0, 2), (0, 0)], "X": X}
+    rows = context(group, "What did the council ban?")
+    col = {name: rows[:, CONTEXT.index(name)] for name in CONTEXT}
+    assert rows.shape == (4, len(CONTEXT))
+    assert col["prev_cosine"][1] == 0.5 and col["next_cosine"][1] == 0.2 and col["next_overlap"][0] == 0.5
+    assert np.isnan(col["prev_cosine"][0]) and np.isnan(col["prev_cosine"][3]) and np.isnan(col["next_cosine"][3])
+    # the question's words are what, did, council, ban: "council" comes from the sentence before
+    assert col["window_overlap"][1] == 0.5 and col["window_overlap"][2] == 0.25 and col["window_overlap"][3] == 0.5
+    assert list(col["article_cosine_gap"]) == pytest.approx([0.0, -0.1, -0.3, 0.0])
+    assert col["overlap_rank"][3] == 0 and col["rare_overlap"][2] == 0.0
+    assert context({**group, "texts": [], "articles": [], "order": [], "X": X[:0]}, "Who?").shape == (0, len(CONTEXT))
 
 
 # --- the questions whose answer is in no article -----------------------------------------------
