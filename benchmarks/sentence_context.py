@@ -82,25 +82,11 @@ def context(group: dict, question: str) -> np.ndarray:  # type: ignore[type-arg]
     return np.asarray(rows, dtype=float).reshape(n, len(CONTEXT))
 
 
-def out_of_fold(groups: list[dict], names: list[str], params: dict, rounds: int) -> list[np.ndarray]:  # type: ignore[type-arg]
-    """training.out_of_fold with other settings; a ranking objective learns per question."""
-    import lightgbm
-
-    index = np.concatenate([[i] * len(g["y"]) for i, g in enumerate(groups)])
-    X, y = np.vstack([g["X"] for g in groups]), np.concatenate([g["y"] for g in groups])
-    ranking = params["objective"] != "binary"
-    scores = np.zeros(len(y))
-    for train, test in training.splits_of(groups, 5):
-        per_question = np.unique(index[train], return_counts=True)[1] if ranking else None  # rows come by question
-        data = lightgbm.Dataset(X[train], y[train], group=per_question, feature_name=names, categorical_feature=["question_type"])
-        scores[test] = lightgbm.train(params, data, num_boost_round=rounds).predict(X[test])
-    return [scores[index == i] for i in range(len(groups))]
-
-
 def report(name: str, groups: list[dict], extra: tuple[str, ...] = (), params: dict | None = None, rounds: int | None = None) -> None:  # type: ignore[type-arg]
     usable = [g for g in groups if len(g["y"])]
-    names = [*FEATURES, *extra]
-    scores = out_of_fold(usable, names, {**training.PARAMS, **(params or {})}, rounds or training.ROUNDS)
+    scores = training.out_of_fold(
+        usable, params={**training.PARAMS, **(params or {})}, rounds=rounds or training.ROUNDS, names=[*FEATURES, *extra]
+    )
     figures = training.evaluate(groups, scores=scores)
     print(f"| {name} | " + " | ".join(f"{figures[k]:.3f}" for k in SHOWN) + " |", flush=True)
 

@@ -110,12 +110,21 @@ def shown_text(group: dict, scores: np.ndarray, **budget: int) -> str:  # type: 
     return " ".join(text for _, texts in picked for text in texts)
 
 
-def train(X: np.ndarray, y: np.ndarray):  # type: ignore[no-untyped-def]
+def train(  # type: ignore[no-untyped-def]
+    X: np.ndarray,
+    y: np.ndarray,
+    params: dict = PARAMS,  # type: ignore[type-arg]
+    rounds: int = ROUNDS,
+    names: list[str] | None = None,
+    sizes: np.ndarray | None = None,
+):
+    """`names` default to FEATURES (benchmarks/cross_encoder.py appends one column); `sizes`, the
+    rows per question, only for a ranking objective (benchmarks/sentence_context.py)."""
     import lightgbm
 
-    names = [*sentences.FEATURES, "cross_encoder"][: X.shape[1]]  # benchmarks/cross_encoder.py appends one column
-    data = lightgbm.Dataset(X, y, feature_name=names, categorical_feature=["question_type"])
-    return lightgbm.train(PARAMS, data, num_boost_round=ROUNDS)
+    names = names or [*sentences.FEATURES, "cross_encoder"][: X.shape[1]]
+    data = lightgbm.Dataset(X, y, group=sizes, feature_name=names, categorical_feature=["question_type"])
+    return lightgbm.train(params, data, num_boost_round=rounds)
 
 
 def splits_of(groups: list[dict], folds: int) -> list[tuple[np.ndarray, np.ndarray]]:  # type: ignore[type-arg]
@@ -134,14 +143,17 @@ def append_column(groups: list[dict], column: np.ndarray) -> None:  # type: igno
         start += len(g["y"])
 
 
-def out_of_fold(groups: list[dict], folds: int = 5) -> list[np.ndarray]:  # type: ignore[type-arg]
-    """Each group's sentence scores from a model that never saw its question."""
+def out_of_fold(groups: list[dict], folds: int = 5, **settings) -> list[np.ndarray]:  # type: ignore[no-untyped-def, type-arg]
+    """Each group's sentence scores from a model that never saw its question; `settings` go to
+    `train` (params, rounds, names)."""
     index = np.concatenate([[i] * len(g["y"]) for i, g in enumerate(groups)])
     X = np.vstack([g["X"] for g in groups])
     y = np.concatenate([g["y"] for g in groups])
+    ranking = settings.get("params", PARAMS)["objective"] != "binary"
     scores = np.zeros(len(y))
     for train_idx, test_idx in splits_of(groups, folds):
-        scores[test_idx] = train(X[train_idx], y[train_idx]).predict(X[test_idx])
+        sizes = np.unique(index[train_idx], return_counts=True)[1] if ranking else None  # rows come by question
+        scores[test_idx] = train(X[train_idx], y[train_idx], sizes=sizes, **settings).predict(X[test_idx])
     return [scores[index == i] for i in range(len(groups))]
 
 
