@@ -76,7 +76,6 @@ def run_backend(backend: str, home: Path, questions: list[tuple[str, dt.date | N
             "llm_called": "llm" in answer.timings,
             # where the wait before the first token goes
             "search": answer.timings.get("search"),
-            "context": answer.timings.get("context"),  # fetching the chunks around the matched ones
             "passages": answer.timings.get("passages"),
             "notice": answer.notice,
         })
@@ -103,7 +102,6 @@ def run_backend(backend: str, home: Path, questions: list[tuple[str, dt.date | N
         "llm_first_token_p50": percentile([r["first_token"] for r in generated], 50),
         "llm_total_p50": percentile([r["total"] for r in generated], 50),
         "search_p50": percentile([r["search"] for r in rows if r["search"] is not None], 50),
-        "context_p50": percentile([r["context"] for r in generated if r["context"] is not None], 50),
         "passages_p50": percentile([r["passages"] for r in generated if r["passages"] is not None], 50),
         "prompt_tokens_p50": percentile(prompt_tokens, 50),
         "prompt_tokens_p95": percentile(prompt_tokens, 95),

@@ -2,15 +2,13 @@
 model on questions its models never saw (issue #11's cross-validated answer figure).
 
     NEWSBOT_LLM=local .venv/bin/python benchmarks/answer_cv.py --home EVAL_HOME \\
-        --cache OUT/sentence-data-<key>.pkl [--after-cache OUT/sentence-data-<key2>.pkl] \\
-        [--cross OUT/cross-oof-<key>.npy] --gate-before 0.07 --gate-after 0.07 \\
-        --answerable 120 --absent 60 --out benchmarks/out/answer-cv.jsonl
+        --cache OUT/sentence-data-<key>.pkl --cross OUT/cross-oof-<key>.npy \\
+        --gate-before 0.07 --gate-after 0.07 --answerable 120 --absent 60 --out benchmarks/out/answer-cv.jsonl
 
 The shipped models are trained on every dev question, so `newsbot eval --mode answer` on dev flatters
 them. Here both sides score each question's candidate sentences (train_sentence_scorer.py's cache)
-with a model that never saw it: "before" from --cache; "after" from --after-cache (other candidate
-sentences: the cache of other code) and/or with the cross-encoder's score (its own out-of-fold
-score, --cross). Each side chooses the passages as the pipeline does and abstains
+with a model that never saw it: "before" without the cross-encoder's score, "after" with it (its
+own out-of-fold score, --cross). Each side chooses the passages as the pipeline does and abstains
 below its gate; only where the two prompts differ is the model asked, once each, at temperature 0.
 Resumable: rows already in --out are skipped.
 """
@@ -44,17 +42,11 @@ def side(desk: NewsDesk, q, question: str, hits, picked, confidence: float, gate
     return {**answer, "abstained": answer["not_found"]}
 
 
-def items_of(group: dict) -> list:  # type: ignore[type-arg]
-    """A cached question's candidate sentences, as `choose` takes them."""
-    return [(aid, tuple(o), clean(t)) for aid, o, t in zip(group["articles"], group["order"], group["texts"])]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_data_arguments(parser)
     parser.add_argument("--cache", type=Path, required=True)
-    parser.add_argument("--after-cache", type=Path, help="the after side's candidates (default: --cache's)")
-    parser.add_argument("--cross", type=Path, help="the cross-encoder's out-of-fold scores, a column for the after side")
+    parser.add_argument("--cross", type=Path, required=True)
     parser.add_argument("--gate-before", type=float, default=0.07)
     parser.add_argument("--gate-after", type=float, default=0.07)
     parser.add_argument("--answerable", type=int, default=385)
@@ -65,21 +57,18 @@ def main() -> None:
     groups = [g for g in trainer._read_rows(args.cache) if len(g["y"])]
     folds = min(5, max(2, len(groups) // 4))
     before = trainer.out_of_fold(groups, folds)
-    after_groups = [g for g in trainer._read_rows(args.after_cache or args.cache) if len(g["y"])]
-    if args.cross:
-        trainer.append_column(after_groups, np.load(args.cross))
-    after = dict(zip((g["id"] for g in after_groups), zip(after_groups, trainer.out_of_fold(after_groups, folds))))
-    by_id = {g["id"]: (g, b, *after[g["id"]]) for g, b in zip(groups, before) if g["id"] in after}
+    trainer.append_column(groups, np.load(args.cross))
+    after = trainer.out_of_fold(groups, folds)
+    by_id = {g["id"]: (g, b, a) for g, b, a in zip(groups, before, after)}
 
     def row(desk: NewsDesk, q) -> dict:  # type: ignore[no-untyped-def, type-arg]
         out: dict = {"id": q.id, "absent": q.id in absent, "gold": q.answer, "changed": False}  # type: ignore[type-arg]
         if q.id not in by_id:
             return out
+        g, b, a = by_id[q.id]
+        items = [(aid, tuple(o), clean(t)) for aid, o, t in zip(g["articles"], g["order"], g["texts"])]
         question = checked_question(q.question)
-        picks = [
-            (choose(items_of(g), list(s)), float(s.max()), gate)
-            for g, s, gate in ((*by_id[q.id][:2], args.gate_before), (*by_id[q.id][2:], args.gate_after))
-        ]
+        picks = [(choose(items, list(s)), float(s.max()), gate) for s, gate in ((b, args.gate_before), (a, args.gate_after))]
         if picks[0][0] == picks[1][0] and (picks[0][1] < args.gate_before) == (picks[1][1] < args.gate_after):
             return out
         hits = desk.search(question, as_of=q.date).articles

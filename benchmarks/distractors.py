@@ -26,7 +26,6 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.dev_questions import add_data_arguments, model_answer, questions_and_absent, resume  # noqa: E402
 from retrieval import NewsDesk, checked_question  # noqa: E402
 from retrieval.answer.passages import choose, numbered, scored_sentences  # noqa: E402
-from retrieval.answer.sentences import with_context  # noqa: E402
 
 
 def row(desk: NewsDesk, q, absent: set[str], relative: float) -> dict:  # type: ignore[no-untyped-def, type-arg]
@@ -36,14 +35,13 @@ def row(desk: NewsDesk, q, absent: set[str], relative: float) -> dict:  # type: 
     scorer, model = desk.sentence_scorer(), desk.llm().model
     if not result.articles or scorer is None or model is None:
         return out
-    hits = with_context(result.articles, desk.store.get)  # as the pipeline reads them
-    items, scores = scored_sentences(question, hits, desk.embedder, q.date, scorer)
+    items, scores = scored_sentences(question, result.articles, desk.embedder, q.date, scorer)
     before, after = choose(items, scores, relative=0.0), choose(items, scores, relative=relative)
     if [a for a, _ in before] == [a for a, _ in after]:
         return out
     out.update(changed=True, confidence=max(scores), articles=[len(before), len(after)])
     for name, picked in (("before", before), ("after", after)):
-        out[name] = model_answer(model, question, numbered(picked, hits), q)
+        out[name] = model_answer(model, question, numbered(picked, result.articles), q)
     return out
 
 

@@ -26,7 +26,6 @@ from benchmarks.dev_questions import add_data_arguments, questions_and_absent, r
 from retrieval import NewsDesk, checked_question  # noqa: E402
 from retrieval.answer.extractive import best_sentences  # noqa: E402
 from retrieval.answer.passages import select_passages  # noqa: E402
-from retrieval.answer.sentences import with_context  # noqa: E402
 from retrieval.answer.prompt import answer_messages, says_not_found  # noqa: E402
 from retrieval.evaluation.metrics import contains  # noqa: E402
 
@@ -38,13 +37,12 @@ def row(desk: NewsDesk, q, absent: set[str], floor: float) -> dict:  # type: ign
     scorer, model = desk.sentence_scorer(), desk.llm().model
     if not result.articles or scorer is None or model is None:
         return out
-    hits = with_context(result.articles, desk.store.get)  # as the pipeline reads them
-    selection = select_passages(question, hits, desk.embedder, q.date, scorer)
+    selection = select_passages(question, result.articles, desk.embedder, q.date, scorer)
     out["confidence"] = selection.confidence
     out["shown"] = contains(" ".join(p.text for p in selection.passages), q.answer)
     if (selection.confidence or 0.0) >= floor:
         text = "".join(c.text for c in model.stream(answer_messages(question, selection.passages, q.date)))
-        best = best_sentences(question, hits, desk.embedder, q.date, scorer)
+        best = best_sentences(question, result.articles, desk.embedder, q.date, scorer)
         out.update(text=text, not_found=says_not_found(text), contains=contains(text, q.answer),
                    quote_contains=contains(" ".join(b.sentence for b in best), q.answer))
     return out

@@ -25,7 +25,6 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.dev_questions import add_data_arguments, questions_and_absent, resume  # noqa: E402
 from retrieval import NewsDesk, Settings, checked_question  # noqa: E402
 from retrieval.answer.passages import select_passages  # noqa: E402
-from retrieval.answer.sentences import with_context  # noqa: E402
 from retrieval.evaluation.metrics import cited_numbers, contains  # noqa: E402
 from retrieval.search.timeparse import parse_window  # noqa: E402
 
@@ -34,7 +33,6 @@ def trace(desk: NewsDesk, q, result: dict) -> dict:  # type: ignore[no-untyped-d
     """One scored answer with the passages behind it: which held the gold, which were cited."""
     question = checked_question(q.question)
     hits = desk.search(question, as_of=q.date, window=parse_window(question, q.date)).articles
-    hits = with_context(hits, desk.store.get)  # as the pipeline reads them
     scorer = desk.sentence_scorer()
     passages = select_passages(question, hits, desk.embedder, q.date, scorer).passages if hits else []
     top_age = (q.date - hits[0].published).days if hits and hits[0].published else None

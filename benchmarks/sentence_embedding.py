@@ -34,7 +34,7 @@ def main() -> None:
     questions, _ = questions_and_absent(args)
     texts = []
     for q in questions[: args.n]:
-        hits = sentences.with_context(desk.search(checked_question(q.question), as_of=q.date).articles, desk.store.get)
+        hits = desk.search(checked_question(q.question), as_of=q.date).articles
         texts.append([q.question, *(c.text for c in sentences.candidates(hits))])
     print(f"{len(texts)} questions, {statistics.median(map(len, texts)):.0f} texts each (p50)")
     ways = {f"embed_batch ({desk.embedder.batch_size})": desk.embedder.embed_batch,  # type: ignore[attr-defined]

@@ -88,7 +88,7 @@ def _read_rows(path: Path) -> list[dict]:  # type: ignore[type-arg]
 def _row(desk: NewsDesk, q, absent: set[str]) -> dict:  # type: ignore[no-untyped-def, type-arg]
     question = checked_question(q.question)  # as the answer pipeline gets it: markup stripped
     result = desk.search(question, as_of=q.date)
-    cands = sentences.candidates(sentences.with_context(result.articles, desk.store.get))
+    cands = sentences.candidates(result.articles)
     old = passage_selection.select_passages_by_cosine(question, result.articles, desk.embedder)
     return {
         "id": q.id,

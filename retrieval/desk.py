@@ -248,7 +248,6 @@ class NewsDesk:
         pipeline = AnswerPipeline(
             self._search, self.embedder, self.llm(), self.settings.min_relevance,
             self.sentence_scorer(), self.settings.min_confidence, self.settings.prompt_chars, self._newest,
-            self.store.get,
         )
         yield from pipeline.stream(question, history, Filters(since, until, tuple(sources), as_of), on_stage)
 

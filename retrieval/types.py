@@ -72,7 +72,6 @@ class ArticleHit:
     score: float
     passages: list[Passage] = field(default_factory=list)
     also: tuple[str, ...] = ()  # other outlets that ran the same story (folded at ingest)
-    context: list[Passage] = field(default_factory=list)  # chunks around the best passages, unscored (answer.sentences.with_context)
 
     @property
     def best_dense(self) -> float:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import replace
 import logging
 import os
 import re
@@ -148,62 +147,6 @@ def test_features_have_one_column_per_feature_in_order(real_embedder) -> None:  
     assert col["kind_match"][right] > col["kind_match"][by_text["The historic tram network of the city dates back more than a century."]]
     assert sentences.features(QUESTION, [], real_embedder, AS_OF).shape == (0, len(FEATURES))
     assert np.isnan(sentences.features(QUESTION, cands[:1], real_embedder, None)[0, FEATURES.index("days_before")])
-
-
-# --- the chunks around the matched ones -------------------------------------------------------
-
-
-def _long_article(topics: list[str]) -> str:
-    """One ~200-token chunk per topic: five plain sentences each, so chunking splits between them."""
-    return "\n\n".join(
-        " ".join(f"The {t} report gave detail number {i} about the {t} project in the town." for i in range(1, 9))
-        for t in topics
-    )
-
-
-def test_with_context_adds_the_stored_chunks_either_side_of_the_matched_ones(make_desk, real_embedder, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    topics = ["harbour", "library", "bridge", "orchard", "railway", "museum", "stadium"]
-    (tmp_path / "in").mkdir()
-    (tmp_path / "in" / "town.txt").write_text("date 2025-03-01\n" + _long_article(topics))
-    desk = make_desk(real_embedder)
-    assert desk.ingest([tmp_path / "in"]).ok
-    stored = {c.index: c for c in desk.store.article_chunks(desk.store.scan().__next__().article_id)}
-    assert len(stored) >= 5, "the article must span several chunks for this test"
-
-    hits = desk.search("What did the railway report say about the railway project?").articles
-    matched = hits[0].passages[: sentences.CHUNKS_READ]
-    read = sentences.with_context(hits, desk.store.get)
-    assert read[0].passages == hits[0].passages and not hits[0].context  # the search result itself is untouched
-    near = {p.index + d for p in matched for d in (-1, 1)} - {p.index for p in matched}
-    assert {p.index for p in read[0].context} == {i for i in near if i in stored}
-    assert all(p.text == stored[p.index].text and p.score == 0.0 for p in read[0].context)
-
-    cands = sentences.candidates(read)
-    ranks = {c.chunk_index: c.chunk_rank for c in cands}
-    assert all(ranks[p.index] == sentences.CHUNKS_READ for p in read[0].context)  # below every matched chunk
-    assert all(ranks[p.index] < sentences.CHUNKS_READ for p in matched)
-    assert len(cands) > len(sentences.candidates(hits))
-
-
-def test_with_context_skips_chunks_before_the_first_and_ids_the_store_lacks() -> None:
-    from retrieval.index.records import StoredChunk
-
-    asked: list[str] = []
-
-    def fetch(ids: list[str]) -> list[StoredChunk]:
-        asked.extend(ids)  # chunk 3 of "a" was deleted since the search: not returned
-        return [StoredChunk(i, f"text of {i}", {"article_id": i.split(":")[0], "chunk": int(i.rsplit(":", 1)[1])})
-                for i in ids if i != "a:h:3"]
-
-    hits = [hit(f"{c}", 0.1, None, "One sentence here.", "Another one there.") for c in "abcdef"]
-    for h in hits:
-        h.passages = [replace(p, chunk_id=f"{h.article_id}:h:{i}", index=i) for i, p in zip((0, 2), h.passages)]
-    read = sentences.with_context(hits, fetch)
-    assert [p.index for p in read[0].context] == [1]  # -1 is not a chunk; 3 is gone from the store
-    assert "a:h:-1" not in asked and "a:h:3" in asked
-    assert not read[5].context and read[5] is hits[5]  # beyond the articles read: not fetched
-    assert not [i for i in asked if i.startswith("f:")]
-    assert sentences.with_context([], fetch) == []
 
 
 # --- the shipped model -------------------------------------------------------------------------

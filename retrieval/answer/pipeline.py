@@ -1,7 +1,7 @@
 """The answer pipeline, in the order it runs:
 
     follow-up → standalone question → time window ("last week", relative to as_of) → search
-    → relevance gate → the chunks around the best ones → answer sentences (learned scorer) → confidence gate → prompt
+    → relevance gate → answer sentences (learned scorer) → confidence gate → prompt
     → streamed LLM tokens → citation check → Answer
 
 Both gates abstain without calling the LLM.
@@ -32,14 +32,12 @@ from retrieval.answer.sentences import SentenceScorer
 from retrieval.index.embeddings import Embedder
 from retrieval.search.hybrid import Filters, SearchResult
 from retrieval.search.timeparse import parse_window, recent_window
-from retrieval.answer.sentences import ARTICLES_READ, with_context
-from retrieval.index.records import StoredChunk
+from retrieval.answer.sentences import ARTICLES_READ
 from retrieval.types import ABSTAIN_TEXT, Answer, Citation, OnStage, Stage, Turn
 
 log = logging.getLogger(__name__)
 
 Search = Callable[[str, Filters], SearchResult]
-FetchChunks = Callable[[list[str]], list[StoredChunk]]
 # the confidence gate for "what did they discuss / what happened" questions (benchmarks/README.md)
 SUMMARY_CONFIDENCE = 0.03
 # The 1.5B model says NOT FOUND beside a passage that plainly answers ("which prison site?" with
@@ -63,7 +61,6 @@ class AnswerPipeline:
     min_confidence: float = 0.0
     prompt_chars: int = PROMPT_CHARS
     newest: Newest | None = None  # "what's new?" lists the newest stories; None: searched like any question
-    chunks: FetchChunks | None = None  # stored chunks by id, for those around the best ones; None: only those search found
 
     def stream(
         self, question: str, history: Sequence[Turn], filters: Filters, on_stage: OnStage | None = None
@@ -98,10 +95,10 @@ class AnswerPipeline:
             return
         notice = self.llm.notice
         stage(Stage("reading", articles=min(len(result.articles), ARTICLES_READ)))
-        hits = with_context(result.articles, self.chunks) if self.chunks else result.articles
-        run.lap("context")
         if self.llm.model is not None or self.scorer is not None:  # extractive without a scorer needs none
-            selection = select_passages(run.standalone, hits, self.embedder, as_of, self.scorer, self.prompt_chars)
+            selection = select_passages(
+                run.standalone, result.articles, self.embedder, as_of, self.scorer, self.prompt_chars
+            )
             run.shown = [p.text for p in selection.passages]
             run.lap("passages")
             floor = self.confidence_floor(run.standalone)
@@ -130,7 +127,7 @@ class AnswerPipeline:
             else:
                 partway = " partway through its answer" if "first_token" in run.timings else ""
                 notice = f"The {self.llm.backend} LLM failed{partway}, so this answer quotes the sources instead."
-        text, citations = extractive_answer(run.standalone, hits, self.embedder, as_of, self.scorer)
+        text, citations = extractive_answer(run.standalone, result.articles, self.embedder, as_of, self.scorer)
         run.lap("answer", first_token=True)
         yield text if citations else ABSTAIN_TEXT
         yield run.answer(text, citations, notice)

@@ -18,8 +18,8 @@ import datetime as dt
 import hashlib
 import json
 import re
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
@@ -31,8 +31,7 @@ from retrieval.answer.relevance import overlap
 from retrieval.errors import BackendError
 from retrieval.index.embeddings import Embedder
 from retrieval.index.lexical import tokenize
-from retrieval.index.records import StoredChunk
-from retrieval.types import ArticleHit, Passage
+from retrieval.types import ArticleHit
 
 MODEL_DIR = Path(__file__).with_name("models")
 MODEL_FILE = MODEL_DIR / "sentence_scorer.txt"
@@ -40,9 +39,6 @@ MANIFEST_FILE = MODEL_DIR / "sentence_scorer.json"
 
 ARTICLES_READ = 5  # articles whose sentences compete for the prompt
 CHUNKS_READ = 3  # each article's best matched chunks (2 left the answer out for 3.5 % more questions)
-# ... and the chunks either side of them: the answer often sits a chunk away from the words that
-# matched (the answer in some candidate 0.847 → 0.886 of answerable dev questions; benchmarks/README.md)
-AROUND = 1
 MIN_WORDS = 4
 
 QUESTION_TYPES = ("who", "which", "what", "when", "where", "how many", "how much", "why", "how")
@@ -67,30 +63,11 @@ class Candidate:
     text: str
 
 
-def with_context(
-    hits: Sequence[ArticleHit], fetch: Callable[[list[str]], list[StoredChunk]], articles: int = ARTICLES_READ
-) -> list[ArticleHit]:
-    """The best articles with the chunks around their best matched ones as `context`, for
-    `candidates`; one fetch for all of them."""
-    wanted: list[str] = []
-    for hit in hits[:articles]:
-        matched = hit.passages[:CHUNKS_READ]
-        near = {p.index + d for p in matched for d in range(-AROUND, AROUND + 1)} - {p.index for p in matched}
-        stem = matched[0].chunk_id.rsplit(":", 1)[0] if matched else ""  # article id and content hash
-        wanted += [f"{stem}:{i}" for i in sorted(near) if i >= 0]
-    found: dict[str, list[Passage]] = {}
-    for c in fetch(wanted):
-        found.setdefault(c.article_id, []).append(Passage(c.id, c.text, c.index))
-    return [replace(hit, context=found[hit.article_id]) if hit.article_id in found else hit for hit in hits]
-
-
 def candidates(hits: Sequence[ArticleHit], articles: int = ARTICLES_READ, chunks: int = CHUNKS_READ) -> list[Candidate]:
-    """Every sentence of the best chunks of the best articles and of the chunks around them
-    (`with_context`, ranked below every matched one), minus those that speak to the model."""
+    """Every sentence of the best chunks of the best articles, minus those that speak to the model."""
     out: list[Candidate] = []
     for rank, hit in enumerate(hits[:articles]):
-        read = [(r, p) for r, p in enumerate(hit.passages[:chunks])] + [(chunks, p) for p in hit.context]
-        for chunk_rank, passage in read:
+        for chunk_rank, passage in enumerate(hit.passages[:chunks]):
             for i, sentence in news_sentences(passage.text):
                 if len(sentence.split()) >= MIN_WORDS:
                     out.append(Candidate(hit, rank, chunk_rank, passage.index, i, sentence))
