@@ -312,14 +312,13 @@ class ChromaStore:
     def dense(
         self, vector: list[float], n: int, where: dict[str, Any] | None = None
     ) -> list[StoredChunk]:
-        total = int(self.collection.count())
-        if total == 0:
-            return []
+        # no count() first: it cost 6 ms of a 60 ms search, and Chroma returns fewer than
+        # n_results (none from an empty collection) without complaint
         if self.legacy:
             where = {"$and": [{"dense": True}, where]} if where else {"dense": True}
         query = dict(
             query_embeddings=[vector],
-            n_results=min(n, total),
+            n_results=n,
             where=where,
             include=["documents", "metadatas", "distances"],
         )

@@ -109,6 +109,16 @@ def test_nothing_ingested_is_a_clear_error(tmp_path: Path, real_embedder) -> Non
         NewsDesk(Settings(home=tmp_path / "empty"), real_embedder).search("anything")
 
 
+def test_the_vector_query_asks_for_more_than_is_stored_without_counting_first(desk: NewsDesk, tmp_path: Path, real_embedder) -> None:  # type: ignore[no-untyped-def]
+    """`dense` no longer counts the collection before each query (6 ms of a search): Chroma
+    returns what it has, from a store smaller than the request, an empty one, or a filter
+    nothing passes."""
+    vector = real_embedder.embed("rain flooded farmland")
+    assert len(desk.store.dense(vector, 500)) == len(ARTICLES)  # one embedded chunk each
+    assert desk.store.dense(vector, 500, {"source": "No Such Outlet"}) == []
+    assert NewsDesk(Settings(home=tmp_path / "empty"), real_embedder).store.dense(vector, 50) == []
+
+
 def test_until_alone_keeps_undated_articles_out_of_both_halves(make_desk, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """Issue #14: with `--until` alone the dense half let undated articles in; the lexical one did not."""
     from retrieval.index.records import where_clause
