@@ -98,18 +98,14 @@ def main() -> None:
     args = parser.parse_args()
     groups = training._read_rows(args.cache)
     questions = {q.id: checked_question(q.question) for q in read_questions(args.questions)}
-    shipped = [g["X"] for g in groups]
     extra = [context(g, questions[g["id"]]) for g in groups]
     print(f"{len(groups)} questions, {sum(len(g['y']) for g in groups):,} candidate sentences; 5-fold CV\n")
     print("| variant | " + " | ".join(SHOWN) + " |\n|---|" + "---:|" * len(SHOWN))
     report("shipped features and settings", groups)
     for name, columns in CONTEXT_VARIANTS.items():
         keep = [CONTEXT.index(c) for c in columns]
-        for g, x, e in zip(groups, shipped, extra):
-            g["X"] = np.hstack([x, e[:, keep]])
-        report(f"+ {name}", groups, columns)
-    for g, x in zip(groups, shipped):
-        g["X"] = x
+        widened = [{**g, "X": np.hstack([g["X"], e[:, keep]])} for g, e in zip(groups, extra)]
+        report(f"+ {name}", widened, columns)
     for name, (params, rounds) in SETTINGS_VARIANTS.items():
         report(name, groups, params=params, rounds=rounds)
 
