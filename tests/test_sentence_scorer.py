@@ -439,6 +439,18 @@ def test_context_columns_read_a_sentences_neighbours_in_its_own_chunk_only() -> 
     assert context({**group, "texts": [], "articles": [], "order": [], "X": X[:0]}, "Who?").shape == (0, len(CONTEXT))
 
 
+def test_the_reader_ceiling_shows_the_article_of_the_best_gold_sentence_alone() -> None:
+    from benchmarks.reader_ceiling import oracle
+
+    items = [("a", (0, 0), "BMW opened a plant in Munich."), ("b", (0, 0), "Regulators opened an inquiry."),
+             ("b", (0, 1), "It covers Tesla's driver assistance."), ("c", (0, 0), "Tesla sold more cars."),
+             ("b", (0, 2), "The agency gave no date.")]
+    scores = [0.9, 0.6, 0.1, 0.3, 0.5]
+    assert oracle(items, scores, [2, 3]) == [("c", ["Tesla sold more cars."])]  # "a" holds no gold, "b" a weaker one
+    assert oracle(items, scores, [2]) == [  # the gold sentence, then its article's best, in reading order
+        ("b", ["Regulators opened an inquiry.", "It covers Tesla's driver assistance.", "The agency gave no date."])]
+
+
 # --- the questions whose answer is in no article -----------------------------------------------
 
 
