@@ -7,7 +7,7 @@ model? Picks passages.RELATIVE_SCORE (benchmarks/README.md, "Fewer distractors")
 For each question (the first --answerable answerable dev questions whose answer is in the articles,
 then the first --absent absent-answer ones): the real search as of the question's date and the
 sentence scores the pipeline would use, then the passages chosen with every article allowed
-(relative 0, the old choice) and with --relative. Only where the two differ is the model asked,
+(--before 0, the old choice; or another ratio) and with --relative. Only where the two differ is the model asked,
 once with each, at temperature 0; the rest would get the same answer either way. Resumable: rows
 already in --out are skipped.
 """
@@ -28,7 +28,7 @@ from retrieval import NewsDesk, checked_question  # noqa: E402
 from retrieval.answer.passages import choose, numbered, scored_sentences  # noqa: E402
 
 
-def row(desk: NewsDesk, q, absent: set[str], relative: float) -> dict:  # type: ignore[no-untyped-def, type-arg]
+def row(desk: NewsDesk, q, absent: set[str], relative: float, before_relative: float = 0.0) -> dict:  # type: ignore[no-untyped-def, type-arg]
     question = checked_question(q.question)
     result = desk.search(question, as_of=q.date)
     out: dict = {"id": q.id, "absent": q.id in absent, "gold": q.answer, "changed": False}  # type: ignore[type-arg]
@@ -36,7 +36,7 @@ def row(desk: NewsDesk, q, absent: set[str], relative: float) -> dict:  # type: 
     if not result.articles or scorer is None or model is None:
         return out
     items, scores = scored_sentences(question, result.articles, desk.embedder, q.date, scorer)
-    before, after = choose(items, scores, relative=0.0), choose(items, scores, relative=relative)
+    before, after = choose(items, scores, relative=before_relative), choose(items, scores, relative=relative)
     if [a for a, _ in before] == [a for a, _ in after]:
         return out
     out.update(changed=True, confidence=max(scores), articles=[len(before), len(after)])
@@ -70,6 +70,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_data_arguments(parser)
     parser.add_argument("--relative", type=float, default=0.5)
+    parser.add_argument("--before", type=float, default=0.0, help="the ratio compared against (0: every article)")
     parser.add_argument("--answerable", type=int, default=385)
     parser.add_argument("--absent", type=int, default=149)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "out" / "distractors.jsonl")
@@ -78,7 +79,7 @@ def main() -> None:
     questions, absent = questions_and_absent(args)
     chosen = [q for q in questions if q.answerable and q.id not in absent][: args.answerable]
     chosen += [q for q in questions if q.id in absent][: args.absent]
-    done = resume(args.out, chosen, partial(row, absent=absent, relative=args.relative), args.home)
+    done = resume(args.out, chosen, partial(row, absent=absent, relative=args.relative, before_relative=args.before), args.home)
     print(json.dumps(summary(done), indent=2))
 
 
