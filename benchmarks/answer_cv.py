@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import train_sentence_scorer as trainer  # noqa: E402
-from benchmarks.dev_questions import add_data_arguments, model_answer, questions_and_absent, resume  # noqa: E402
+from benchmarks.dev_questions import add_data_arguments, first_questions, model_answer, resume  # noqa: E402
 from retrieval import NewsDesk, checked_question  # noqa: E402
 from retrieval.answer.passages import choose, clean, numbered  # noqa: E402
 from retrieval.evaluation.metrics import contains  # noqa: E402
@@ -77,9 +77,7 @@ def main() -> None:
             out[name] = side(desk, q, question, hits, picked, confidence, gate)
         return out
 
-    questions, absent = questions_and_absent(args)
-    chosen = [q for q in questions if q.answerable and q.id not in absent][: args.answerable]
-    chosen += [q for q in questions if q.id in absent][: args.absent]
+    chosen, absent = first_questions(args, args.answerable, args.absent)
     done = resume(args.out, chosen, row, args.home)
     answerable = [r for r in done if not r["absent"]]
     figures: dict[str, object] = {"answerable": len(answerable), "absent": len(done) - len(answerable),

@@ -37,6 +37,14 @@ def questions_and_absent(args: argparse.Namespace) -> tuple[list[Question], set[
     return questions, absent_answer_ids(questions, args.articles)
 
 
+def first_questions(args: argparse.Namespace, answerable: int, absent: int = 0) -> tuple[list[Question], set[str]]:
+    """The first `answerable` dev questions whose answer is in some article, then the first
+    `absent` whose answer is in none; and the ids of all of the latter."""
+    questions, absent_ids = questions_and_absent(args)
+    chosen = [q for q in questions if q.answerable and q.id not in absent_ids][:answerable]
+    return chosen + [q for q in questions if q.id in absent_ids][:absent], absent_ids
+
+
 def resume(out: Path, questions: Iterable[Question], row: Callable[[NewsDesk, Question], Row], home: Path) -> list[Row]:
     """Every question's row: those already in `out` (JSON lines) as they are, the rest computed
     and appended one by one, so a killed run loses at most the question it was on."""

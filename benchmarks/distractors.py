@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.dev_questions import add_data_arguments, model_answer, questions_and_absent, resume  # noqa: E402
+from benchmarks.dev_questions import add_data_arguments, first_questions, model_answer, resume  # noqa: E402
 from retrieval import NewsDesk, checked_question  # noqa: E402
 from retrieval.answer.passages import choose, numbered, scored_sentences  # noqa: E402
 
@@ -76,9 +76,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "out" / "distractors.jsonl")
     args = parser.parse_args()
 
-    questions, absent = questions_and_absent(args)
-    chosen = [q for q in questions if q.answerable and q.id not in absent][: args.answerable]
-    chosen += [q for q in questions if q.id in absent][: args.absent]
+    chosen, absent = first_questions(args, args.answerable, args.absent)
     done = resume(args.out, chosen, partial(row, absent=absent, relative=args.relative, before_relative=args.before), args.home)
     print(json.dumps(summary(done), indent=2))
 

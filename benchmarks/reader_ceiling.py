@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.dev_questions import add_data_arguments, model_answer, questions_and_absent, resume  # noqa: E402
+from benchmarks.dev_questions import add_data_arguments, first_questions, model_answer, resume  # noqa: E402
 from retrieval import NewsDesk, checked_question  # noqa: E402
 from retrieval.answer.passages import choose, numbered, scored_sentences  # noqa: E402
 from retrieval.evaluation.metrics import contains  # noqa: E402
@@ -84,8 +84,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "out" / "reader-ceiling.jsonl")
     args = parser.parse_args()
 
-    questions, absent = questions_and_absent(args)
-    chosen = [q for q in questions if q.answerable and q.id not in absent][: args.answerable]
+    chosen, _ = first_questions(args, args.answerable)
     print(json.dumps(summary(resume(args.out, chosen, row, args.home)), indent=2))
 
 
