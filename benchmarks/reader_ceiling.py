@@ -10,8 +10,7 @@ date, with the time it names, and the shipped sentence scorer's candidates. Wher
 sentence holds the gold answer, the model is asked twice at temperature 0, with no gate before it:
 - `shipped`: the passages the pipeline chooses;
 - `oracle`: the article of the best-scored gold-holding sentence alone, that sentence always
-  shown, the rest of the same budget filled with that article's best sentences. (Its boost puts
-  every other article under `passages.RELATIVE_SCORE`: the reader sees no distractor.)
+  shown, the rest of the same budget filled with that article's best sentences: no distractor.
 Resumable: rows already in --out are skipped.
 """
 
@@ -33,13 +32,10 @@ from retrieval.search.timeparse import parse_window  # noqa: E402
 
 
 def oracle(items: list, scores: list[float], gold: list[int]) -> list:  # type: ignore[type-arg]
-    """`choose` over the gold-holding articles, their best gold sentence ranked so far first that
-    only its own article stays above the relative floor."""
-    articles = {items[i][0] for i in gold}
-    keep = [i for i in range(len(items)) if items[i][0] in articles]
+    """`choose` over one article, that of the best-scored gold-holding sentence, which comes first."""
     first = max(gold, key=lambda i: scores[i])
-    boosted = [scores[i] + (2.0 if i == first else 0.0) for i in keep]
-    return choose([items[i] for i in keep], boosted)
+    keep = [i for i in range(len(items)) if items[i][0] == items[first][0]]
+    return choose([items[i] for i in keep], [scores[i] + (1.0 if i == first else 0.0) for i in keep])
 
 
 def row(desk: NewsDesk, q) -> dict:  # type: ignore[no-untyped-def, type-arg]
