@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import train_sentence_scorer as trainer  # noqa: E402
-from benchmarks.dev_questions import add_data_arguments, first_questions, model_answer, resume  # noqa: E402
+from benchmarks.dev_questions import add_data_arguments, first_questions, gained_and_lost, model_answer, resume  # noqa: E402
 from retrieval import NewsDesk, checked_question  # noqa: E402
 from retrieval.answer.passages import choose, clean, numbered  # noqa: E402
 from retrieval.evaluation.metrics import contains  # noqa: E402
@@ -89,8 +89,7 @@ def main() -> None:
             "abstained_answerable_among_changed": sum(r[name]["abstained"] for r in answerable if r["changed"]),
             "abstained_absent_among_changed": sum(r[name]["abstained"] for r in done if r["absent"] and r["changed"]),
         }
-    figures["wrong_to_right"] = sum(r["after"]["contains"] and not r["before"]["contains"] for r in answerable if r["changed"])
-    figures["right_to_wrong"] = sum(r["before"]["contains"] and not r["after"]["contains"] for r in answerable if r["changed"])
+    figures["wrong_to_right"], figures["right_to_wrong"] = gained_and_lost([r for r in answerable if r["changed"]], "before", "after")
     print(json.dumps(figures, indent=2))
 
 

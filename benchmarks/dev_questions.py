@@ -60,6 +60,13 @@ def resume(out: Path, questions: Iterable[Question], row: Callable[[NewsDesk, Qu
     return done
 
 
+def gained_and_lost(rows: Sequence[Row], before: str, after: str) -> tuple[int, int]:
+    """Of these rows, how many answers hold the gold on the `after` side only, and on the `before` side only."""
+    gained = sum(bool(r[after]["contains"] and not r[before]["contains"]) for r in rows)
+    lost = sum(bool(r[before]["contains"] and not r[after]["contains"]) for r in rows)
+    return gained, lost
+
+
 def model_answer(model: Any, question: str, passages: Sequence[PromptPassage], q: Question) -> Row:
     """The local model's answer to these passages (temperature 0), scored: does it hold the gold,
     was the gold shown, did it say NOT FOUND, and how long it took."""

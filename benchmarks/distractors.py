@@ -6,9 +6,9 @@ model? Picks passages.RELATIVE_SCORE (benchmarks/README.md, "Fewer distractors")
 
 For each question (the first --answerable answerable dev questions whose answer is in the articles,
 then the first --absent absent-answer ones): the real search as of the question's date and the
-sentence scores the pipeline would use, then the passages chosen with every article allowed
-(--before 0, the old choice; or another ratio) and with --relative. Only where the two differ is the model asked,
-once with each, at temperature 0; the rest would get the same answer either way. Resumable: rows
+sentence scores the pipeline would use, then the passages chosen with --before (0: every article
+allowed, the old choice) and with --relative. Only where the two differ is the model asked, once
+with each, at temperature 0; the rest would get the same answer either way. Resumable: rows
 already in --out are skipped.
 """
 
@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.dev_questions import add_data_arguments, first_questions, model_answer, resume  # noqa: E402
+from benchmarks.dev_questions import add_data_arguments, first_questions, gained_and_lost, model_answer, resume  # noqa: E402
 from retrieval import NewsDesk, checked_question  # noqa: E402
 from retrieval.answer.passages import choose, numbered, scored_sentences  # noqa: E402
 
@@ -61,8 +61,7 @@ def summary(rows: list[dict]) -> dict[str, object]:  # type: ignore[type-arg]
             "not_found_absent": sum(r[side]["not_found"] for r in absent),
             "model_seconds_p50": seconds[len(seconds) // 2] if seconds else None,
         }
-    figures["wrong_to_right"] = sum(r["after"]["contains"] and not r["before"]["contains"] for r in answerable)
-    figures["right_to_wrong"] = sum(r["before"]["contains"] and not r["after"]["contains"] for r in answerable)
+    figures["wrong_to_right"], figures["right_to_wrong"] = gained_and_lost(answerable, "before", "after")
     return figures
 
 

@@ -24,10 +24,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.dev_questions import add_data_arguments, first_questions, model_answer, resume  # noqa: E402
+from benchmarks.dev_questions import add_data_arguments, first_questions, gained_and_lost, model_answer, resume  # noqa: E402
 from retrieval import NewsDesk, checked_question  # noqa: E402
 from retrieval.answer.passages import choose, numbered, scored_sentences  # noqa: E402
-from retrieval.evaluation.metrics import contains  # noqa: E402
+from retrieval.evaluation.metrics import contains, percentile  # noqa: E402
 from retrieval.search.timeparse import parse_window  # noqa: E402
 
 
@@ -66,10 +66,9 @@ def summary(rows: list[dict]) -> dict[str, object]:  # type: ignore[type-arg]
             "contains": sum(r[side]["contains"] for r in asked),
             "contains_where_shipped_shows_gold": sum(r[side]["contains"] for r in shown),
             "not_found": sum(r[side]["not_found"] for r in asked),
-            "seconds_p50": sorted(r[side]["seconds"] for r in asked)[len(asked) // 2] if asked else None,
+            "seconds_p50": percentile([r[side]["seconds"] for r in asked], 50),
         }
-    figures["oracle_gains"] = sum(r["oracle"]["contains"] and not r["shipped"]["contains"] for r in asked)
-    figures["oracle_losses"] = sum(r["shipped"]["contains"] and not r["oracle"]["contains"] for r in asked)
+    figures["oracle_gains"], figures["oracle_losses"] = gained_and_lost(asked, "shipped", "oracle")
     return figures
 
 
